@@ -1,0 +1,226 @@
+"""One settings module, switched by environment variables.
+
+Every value a deployment may change is read from the environment with a safe embedded default:
+SQLite under var/, a filesystem Celery broker under var/ (no server needed), media under var/media.
+Production sets DATABASE_URL=postgres://…, CELERY_BROKER_URL=redis://…, SECRET_KEY and ALLOWED_HOSTS.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("SHOP_SEARCH_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use 1/0, true/false)")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from exc
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 (debug only)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "catalog",
+    "search",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shop_search.urls"
+WSGI_APPLICATION = "shop_search.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the Celery worker write to one file: wait for the lock instead of failing.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Files ----------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Uploads bigger than this go to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 15 * 1024 * 1024)
+
+# --- Catalog images -------------------------------------------------------------------------
+CATALOG_IMAGE_MAX_BYTES = env_int("CATALOG_IMAGE_MAX_BYTES", 20 * 1024 * 1024)
+CATALOG_IMAGE_MAX_PIXELS = env_int("CATALOG_IMAGE_MAX_PIXELS", 40_000_000)
+CATALOG_IMAGE_FORMATS = env_list("CATALOG_IMAGE_FORMATS", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+CATALOG_DEFAULT_CURRENCY = os.environ.get("CATALOG_DEFAULT_CURRENCY", "EUR")
+# Import ZIP limits (admin bulk import).
+CATALOG_IMPORT_MAX_FILES = env_int("CATALOG_IMPORT_MAX_FILES", 5000)
+CATALOG_IMPORT_MAX_UNPACKED_BYTES = env_int("CATALOG_IMPORT_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
+CATALOG_IMPORT_DIR = Path(os.environ.get("CATALOG_IMPORT_DIR", VAR_DIR / "imports"))
+# Near-duplicates and flagged images.
+CATALOG_PHASH_MAX_DISTANCE = env_int("CATALOG_PHASH_MAX_DISTANCE", 6)
+CATALOG_DUPLICATE_MIN_SIMILARITY = float(os.environ.get("CATALOG_DUPLICATE_MIN_SIMILARITY", "0.95"))
+CATALOG_FLAGGED_MIN_SIMILARITY = float(os.environ.get("CATALOG_FLAGGED_MIN_SIMILARITY", "0.92"))
+
+# --- Search ---------------------------------------------------------------------------------
+SEARCH_BACKBONE = os.environ.get("SEARCH_BACKBONE", "resnet50")
+SEARCH_WEIGHTS_PATH = os.environ.get("SEARCH_WEIGHTS_PATH", "")
+SEARCH_ALLOW_DOWNLOAD = env_bool("SEARCH_ALLOW_DOWNLOAD", True)
+SEARCH_DOWNLOAD_TIMEOUT = env_int("SEARCH_DOWNLOAD_TIMEOUT", 30)
+# Only for tests of the plumbing: use randomly initialised weights and say so everywhere.
+SEARCH_UNTRAINED = env_bool("SEARCH_UNTRAINED", False)
+SEARCH_TORCH_THREADS = env_int("SEARCH_TORCH_THREADS", os.cpu_count() or 1)
+SEARCH_IMAGE_SIZE = env_int("SEARCH_IMAGE_SIZE", 224)
+SEARCH_RESIZE = env_int("SEARCH_RESIZE", 256)
+SEARCH_CENTER_CROP = env_bool("SEARCH_CENTER_CROP", True)
+SEARCH_BATCH_SIZE = env_int("SEARCH_BATCH_SIZE", 16)
+SEARCH_INDEX_DIR = Path(os.environ.get("SEARCH_INDEX_DIR", VAR_DIR / "index"))
+SEARCH_INDEX_KEEP_BUILDS = env_int("SEARCH_INDEX_KEEP_BUILDS", 3)
+SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 20_000)
+SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
+SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 20_000)
+SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
+SEARCH_QUERY_MAX_BYTES = env_int("SEARCH_QUERY_MAX_BYTES", 10 * 1024 * 1024)
+SEARCH_QUERY_MAX_PIXELS = env_int("SEARCH_QUERY_MAX_PIXELS", 40_000_000)
+SEARCH_URL_TIMEOUT = float(os.environ.get("SEARCH_URL_TIMEOUT", "5"))
+SEARCH_URL_MAX_REDIRECTS = env_int("SEARCH_URL_MAX_REDIRECTS", 3)
+# Hosts allowed even when they resolve to private addresses (tests serve photos on 127.0.0.1).
+SEARCH_URL_ALLOWED_HOSTS = env_list("SEARCH_URL_ALLOWED_HOSTS", [])
+# Query photos are not kept unless a retention period (days) is set.
+SEARCH_KEEP_QUERY_PHOTOS_DAYS = env_int("SEARCH_KEEP_QUERY_PHOTOS_DAYS", 0)
+
+# --- Celery ---------------------------------------------------------------------------------
+_BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("out", "processed"):
+        (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "out"),
+        "data_folder_out": str(_BROKER_DIR / "out"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 24,
+    "DEFAULT_THROTTLE_RATES": {
+        "search_anon": os.environ.get("SEARCH_ANON_RATE", "30/minute"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "shop_search API",
+    "DESCRIPTION": "Visual product search: find products that look like a photo.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)

@@ -1,0 +1,33 @@
+"""Test settings: only overrides of base. Media and the index go to a per-run temporary folder."""
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+from .base import *  # noqa: E402,F403
+
+_TMP = Path(tempfile.mkdtemp(prefix="shop_search_test_"))
+MEDIA_ROOT = _TMP / "media"
+SEARCH_INDEX_DIR = _TMP / "index"
+CATALOG_IMPORT_DIR = _TMP / "imports"
+ALLOWED_HOSTS = ["*"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tasks run inline unless a test starts a real worker against a real broker.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+# Plumbing tests use a small untrained backbone, which the app labels as untrained everywhere.
+# Tests of the real (pretrained / fallback) model path override these per test.
+SEARCH_BACKBONE = "resnet18"
+SEARCH_UNTRAINED = True
+SEARCH_ALLOW_DOWNLOAD = False
+SEARCH_TORCH_THREADS = 2
+SEARCH_BATCH_SIZE = 8
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"search_anon": "1000/minute"}}  # noqa: F405
