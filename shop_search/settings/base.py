@@ -145,6 +145,8 @@ CATALOG_FLAGGED_MIN_SIMILARITY = float(os.environ.get("CATALOG_FLAGGED_MIN_SIMIL
 # --- Search ---------------------------------------------------------------------------------
 SEARCH_BACKBONE = os.environ.get("SEARCH_BACKBONE", "resnet50")
 SEARCH_WEIGHTS_PATH = os.environ.get("SEARCH_WEIGHTS_PATH", "")
+# torchvision's weight cache ($TORCH_HOME/hub/checkpoints); same default as torch.hub.
+SEARCH_TORCH_HOME = os.environ.get("TORCH_HOME") or str(Path.home() / ".cache" / "torch")
 SEARCH_ALLOW_DOWNLOAD = env_bool("SEARCH_ALLOW_DOWNLOAD", True)
 SEARCH_DOWNLOAD_TIMEOUT = env_int("SEARCH_DOWNLOAD_TIMEOUT", 30)
 # Only for tests of the plumbing: use randomly initialised weights and say so everywhere.

@@ -23,11 +23,13 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
-# Plumbing tests use a small untrained backbone, which the app labels as untrained everywhere.
-# Tests of the real (pretrained / fallback) model path override these per test.
-SEARCH_BACKBONE = "resnet18"
-SEARCH_UNTRAINED = True
+# No ImageNet ResNet weights can be had here (no download, empty torch cache), so the tests run the
+# real offline path: the ImageNet-trained EfficientNet-Lite0 fallback, labelled as a fallback.
+# Tests of weight resolution and of the explicit untrained mode override these per test.
+SEARCH_BACKBONE = "resnet50"
+SEARCH_UNTRAINED = False
 SEARCH_ALLOW_DOWNLOAD = False
+SEARCH_TORCH_HOME = str(_TMP / "torch-home")
 SEARCH_TORCH_THREADS = 2
 SEARCH_BATCH_SIZE = 8
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"search_anon": "1000/minute"}}  # noqa: F405
