@@ -1,1 +1,10 @@
-urlpatterns: list = []
+"""Shopper pages: "shop by photo" at / and the product page."""
+
+from django.urls import path
+
+from search import views
+
+urlpatterns = [
+    path("products/<int:pk>/", views.product_detail, name="product-detail"),
+    path("", views.shop_by_photo, name="shop-by-photo"),
+]
