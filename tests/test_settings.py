@@ -1,0 +1,263 @@
+"""One settings module switched by environment variables, checked the way a deployment runs it: each
+case starts a fresh Python process with `shop_search.settings.base` and only the variables under
+test, then reads back what Django resolved. The PostgreSQL and Redis cases use the real servers that
+.ci/run starts (skipped locally without them, failing in CI)."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.conftest import require_service
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Variables a developer's shell or `make test-postgres` may set; every case starts without them.
+CLEARED = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "SECRET_KEY",
+    "DJANGO_DEBUG",
+    "ALLOWED_HOSTS",
+    "SHOP_SEARCH_VAR_DIR",
+}
+
+PRINT_SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""), "port": db.get("PORT", ""),
+    "user": db.get("USER", ""), "debug": settings.DEBUG, "secret_key": settings.SECRET_KEY,
+    "allowed_hosts": settings.ALLOWED_HOSTS, "broker": settings.CELERY_BROKER_URL,
+}))
+"""
+
+# Connects to the configured broker and sends one message through a fresh queue and back.
+BROKER_ROUND_TRIP = """
+import json, sys, django
+django.setup()
+from shop_search.celery import app
+conn = app.connection_for_write()
+conn.ensure_connection(max_retries=1)
+with conn.SimpleQueue(sys.argv[1]) as queue:
+    queue.put({"probe": sys.argv[1]})
+    message = queue.get(timeout=10)
+    message.ack()
+    queue.queue.delete()
+print(json.dumps({"transport": conn.transport.driver_type, "body": message.payload,
+                  "options": app.conf.broker_transport_options}))
+"""
+
+
+def run_python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    clean["DJANGO_SETTINGS_MODULE"] = "shop_search.settings.base"
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def resolved(**env: str) -> dict:
+    result = run_python(PRINT_SETTINGS, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_database_defaults_to_sqlite_under_var(tmp_path):
+    values = resolved(DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["name"] == str(tmp_path / "db.sqlite3")
+
+
+def test_database_default_var_dir_is_in_the_project():
+    values = resolved(DJANGO_DEBUG="1")
+
+    assert values["name"] == str(BASE_DIR / "var" / "db.sqlite3")
+
+
+def test_postgres_database_url_selects_postgresql(tmp_path):
+    url = "postgres://shop:s3cret@db.example.internal:6543/shop_prod"
+
+    values = resolved(DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), DATABASE_URL=url)
+
+    assert values["engine"] == "django.db.backends.postgresql"
+    assert (values["name"], values["host"], values["port"], values["user"]) == (
+        "shop_prod",
+        "db.example.internal",
+        6543,
+        "shop",
+    )
+
+
+def test_secret_key_is_required_when_debug_is_off(tmp_path):
+    result = run_python(PRINT_SETTINGS, DJANGO_DEBUG="0", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY must be set when DJANGO_DEBUG is off" in result.stderr
+
+
+def test_debug_off_is_the_default_and_uses_the_given_secret(tmp_path):
+    values = resolved(SECRET_KEY="from-the-environment", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert values["debug"] is False
+    assert values["secret_key"] == "from-the-environment"
+    assert values["allowed_hosts"] == []
+
+
+def test_dev_secret_key_only_in_debug(tmp_path):
+    values = resolved(DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert values["debug"] is True
+    assert values["secret_key"].startswith("dev-only-insecure")
+    assert values["allowed_hosts"] == ["127.0.0.1", "localhost"]
+
+
+def test_unreadable_boolean_is_refused_with_its_name(tmp_path):
+    result = run_python(PRINT_SETTINGS, DJANGO_DEBUG="maybe", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG='maybe' is not a boolean" in result.stderr
+
+
+# --- Real PostgreSQL --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def throwaway_postgres_url():
+    """A fresh database on the CI PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    admin_url = require_service("TEST_DATABASE_URL")
+    name = f"shop_search_settings_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    clean["DJANGO_SETTINGS_MODULE"] = "shop_search.settings.base"
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.postgres
+def test_migrate_check_and_a_product_round_trip_on_real_postgres(throwaway_postgres_url, tmp_path):
+    env = {
+        "DATABASE_URL": throwaway_postgres_url,
+        "SECRET_KEY": "settings-test-" + uuid.uuid4().hex,
+        "ALLOWED_HOSTS": "shop.example.com",
+        "SHOP_SEARCH_VAR_DIR": str(tmp_path),
+    }
+
+    migrated = manage("migrate", "--no-input", **env)
+    assert migrated.returncode == 0, migrated.stderr
+    checked = manage("check", "--deploy", "--database", "default", **env)
+    assert checked.returncode == 0, checked.stderr
+    created = manage(
+        "shell",
+        "-c",
+        "from catalog.models import Product;"
+        "Product.objects.create(sku='PG-1', name='Claw hammer', price='12.50')",
+        **env,
+    )
+    assert created.returncode == 0, created.stderr
+    read = manage(
+        "shell",
+        "-c",
+        "from django.db import connection; from catalog.models import Product;"
+        "p = Product.objects.get(sku='PG-1'); print(connection.vendor, p.name, p.price)",
+        **env,
+    )
+
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == ["postgresql", "Claw", "hammer", "12.50"]
+
+
+@pytest.mark.postgres
+def test_real_postgres_enforces_the_price_constraint(throwaway_postgres_url, tmp_path):
+    env = {"DATABASE_URL": throwaway_postgres_url, "DJANGO_DEBUG": "1", "SHOP_SEARCH_VAR_DIR": str(tmp_path)}
+    assert manage("migrate", "--no-input", **env).returncode == 0
+
+    refused = manage(
+        "shell",
+        "-c",
+        "from catalog.models import Product; Product.objects.create(sku='NEG', name='x', price='-1')",
+        **env,
+    )
+
+    assert refused.returncode != 0
+    assert "product_price_not_negative" in refused.stderr
+
+
+# --- Celery brokers ---------------------------------------------------------------------------
+
+
+def test_default_broker_is_the_filesystem_under_var(tmp_path):
+    result = run_python(
+        BROKER_ROUND_TRIP, f"probe-{uuid.uuid4().hex}", DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path)
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["transport"] == "filesystem"
+    assert out["options"]["data_folder_in"] == str(tmp_path / "broker" / "out")
+    assert out["body"]["probe"].startswith("probe-")
+    assert (tmp_path / "broker" / "out").is_dir()
+
+
+@pytest.mark.redis
+def test_redis_broker_url_connects_and_round_trips(tmp_path):
+    redis_url = require_service("TEST_REDIS_URL")
+    name = f"probe-{uuid.uuid4().hex}"
+
+    result = run_python(
+        BROKER_ROUND_TRIP,
+        name,
+        DJANGO_DEBUG="1",
+        SHOP_SEARCH_VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL=redis_url,
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["transport"] == "redis"
+    assert out["body"] == {"probe": name}
+    assert not (tmp_path / "broker").exists()
+
+
+def test_unreachable_redis_broker_fails_to_connect(tmp_path):
+    # Port 9 (discard) is closed on 127.0.0.1: the connection must fail loudly, not silently queue.
+    result = run_python(
+        BROKER_ROUND_TRIP,
+        "never-sent",
+        DJANGO_DEBUG="1",
+        SHOP_SEARCH_VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL="redis://127.0.0.1:9/0",
+    )
+
+    assert result.returncode != 0
+    assert "Connection refused" in result.stderr or "OperationalError" in result.stderr
