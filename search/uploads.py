@@ -1,0 +1,185 @@
+"""Reading and checking a shopper's query photo: shared by the JSON API and the shop-by-photo page.
+
+Everything here treats the bytes as hostile. Size is capped before a body or file is read whole,
+the format is decided by decoding (never by file name or declared content type), the pixel count is
+checked from the header before any pixel is decoded, and files carrying a second payload (a ZIP
+archive or HTML/script appended to a picture) are refused. Each problem raises QueryImageError with
+a stable code and a message a shopper can act on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+import zipfile
+from typing import IO, Any
+
+from django.conf import settings
+from PIL import Image
+
+# Formats a query may be in. EPS, PSD, ICO and Pillow's other plugins are never tried: the format
+# is decided by decoding, and only these decoders get to look at the bytes.
+QUERY_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+CHUNK_SIZE = 64 * 1024
+# Room for the multipart boundary, headers and the small form fields next to the photo.
+FORM_OVERHEAD_BYTES = 64 * 1024
+# Markers of content a browser or archive tool would act on; none occurs in a plain photo.
+_FOREIGN_MARKERS = re.compile(
+    rb"<(?:html|script|body|iframe|svg|object|embed)\b|<!doctype\s+html|<\?php|%PDF-", re.IGNORECASE
+)
+_DATA_URL_PREFIX = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
+
+
+class QueryImageError(ValueError):
+    """A query photo that cannot be used. `code` is stable for clients; `message` is for people."""
+
+    STATUS = {"too_large": 413, "too_many_pixels": 413}
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def status_code(self) -> int:
+        return self.STATUS.get(self.code, 400)
+
+
+def max_query_bytes() -> int:
+    return settings.SEARCH_QUERY_MAX_BYTES
+
+
+def _too_large(max_bytes: int) -> QueryImageError:
+    return QueryImageError("too_large", f"The photo is too large: the limit is {max_bytes // 1024} KB.")
+
+
+def check_content_length(meta: dict[str, Any], *, max_bytes: int) -> None:
+    """Refuse a request whose declared body is larger than a photo may be, before it is read."""
+    try:
+        length = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError as exc:
+        raise QueryImageError("bad_request", "The Content-Length header is not a number.") from exc
+    if length > max_bytes + FORM_OVERHEAD_BYTES:
+        raise _too_large(max_bytes)
+
+
+def read_upload(file: IO[bytes], *, max_bytes: int) -> bytes:
+    """Read an uploaded file in chunks, stopping as soon as it passes `max_bytes`."""
+    declared = getattr(file, "size", None)
+    if declared is not None and declared > max_bytes:
+        raise _too_large(max_bytes)
+    if hasattr(file, "seek"):
+        file.seek(0)
+    buf = bytearray()
+    chunks = file.chunks(CHUNK_SIZE) if hasattr(file, "chunks") else iter(lambda: file.read(CHUNK_SIZE), b"")
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > max_bytes:
+            raise _too_large(max_bytes)
+    if not buf:
+        raise QueryImageError("empty", "The photo is empty (0 bytes).")
+    return bytes(buf)
+
+
+def decode_base64_image(value: str, *, max_bytes: int) -> bytes:
+    """Decode a base64 photo (optionally a data: URL), refusing an oversized string before decoding."""
+    value = _DATA_URL_PREFIX.sub("", value.strip(), count=1)
+    # 4 characters per 3 bytes, plus line breaks some encoders insert every 76 characters.
+    if len(value) > (max_bytes + 2) // 3 * 4 * 78 // 76 + 4:
+        raise _too_large(max_bytes)
+    try:
+        data = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise QueryImageError("bad_base64", "The image is not valid base64.") from exc
+    if not data:
+        raise QueryImageError("empty", "The photo is empty (0 bytes).")
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
+    return data
+
+
+def _refuse_polyglot(data: bytes) -> None:
+    # A picture that is also a ZIP (GIFAR-style) or carries HTML/script could be served back or
+    # opened by another program as that other type. Query photos are only decoded, but we refuse
+    # them outright so such files never reach storage or a log.
+    if zipfile.is_zipfile(io.BytesIO(data)) or _FOREIGN_MARKERS.search(data):
+        raise QueryImageError(
+            "polyglot", "The file contains something besides a picture (an archive, HTML or script)."
+        )
+
+
+def _open_header(data: bytes, max_pixels: int) -> Image.Image:
+    """Identify the format from the bytes and check the pixel count without decoding pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=QUERY_IMAGE_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _too_many_pixels(max_pixels) from exc
+    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        message = "The file is not a picture in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)."
+        raise QueryImageError("not_an_image", message) from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _too_many_pixels(max_pixels)
+    return image
+
+
+def _too_many_pixels(max_pixels: int) -> QueryImageError:
+    return QueryImageError(
+        "too_many_pixels", f"The picture has too many pixels: the limit is {max_pixels / 1e6:.0f} megapixels."
+    )
+
+
+def decode_query_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+    """Decode a query photo to an RGB PIL image, or raise QueryImageError saying what is wrong."""
+    from search.embedding import ImageDecodeError, ImageTooLarge, load_image
+
+    max_pixels = max_pixels or settings.SEARCH_QUERY_MAX_PIXELS
+    if not data:
+        raise QueryImageError("empty", "The photo is empty (0 bytes).")
+    if len(data) > max_query_bytes():
+        raise _too_large(max_query_bytes())
+    _open_header(data, max_pixels)
+    _refuse_polyglot(data)
+    try:
+        return load_image(data, max_pixels=max_pixels, formats=QUERY_IMAGE_FORMATS)
+    except ImageTooLarge as exc:
+        raise _too_many_pixels(max_pixels) from exc
+    except (ImageDecodeError, OSError, SyntaxError, ValueError) as exc:
+        # The header was a valid picture (checked above), so the pixel data is what is broken.
+        raise QueryImageError("truncated", "The picture is truncated or damaged and cannot be read.") from exc
+
+
+def parse_crop(value: Any) -> tuple[float, float, float, float] | None:
+    """Parse a crop box given as "x,y,w,h" or {"x","y","w","h"}, in fractions of the image.
+
+    Returns None for an empty value; raises ValueError with a message for anything else invalid.
+    """
+    if value is None or value == "" or value == {}:
+        return None
+    if isinstance(value, dict):
+        missing = [key for key in ("x", "y", "w", "h") if key not in value]
+        if missing:
+            raise ValueError(f"crop is missing {', '.join(missing)}.")
+        parts = [value[key] for key in ("x", "y", "w", "h")]
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        raise ValueError('crop must be "x,y,w,h" or an object with x, y, w and h.')
+    if len(parts) != 4:
+        raise ValueError('crop must have four numbers: "x,y,w,h".')
+    try:
+        x, y, w, h = (float(part) for part in parts)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("crop values must be numbers between 0 and 1.") from exc
+    if not all(0.0 <= v <= 1.0 for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        raise ValueError("crop values must be fractions between 0 and 1 with a width and height above 0.")
+    if x + w > 1.0 + 1e-9 or y + h > 1.0 + 1e-9:
+        raise ValueError("crop box must lie inside the image (x + w <= 1 and y + h <= 1).")
+    return (x, y, w, h)

@@ -1,0 +1,230 @@
+"""SSRF-safe URL fetching: refusals happen before any connection; success only via a local test server."""
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from search import fetch
+from search.fetch import UrlFetchError, fetch_image_url, vet_url
+
+
+class _PhotoHandler(BaseHTTPRequestHandler):
+    """Serves /photo.jpg, redirects, an endless body and a slow answer for the tests."""
+
+    routes: dict = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.server.requests.append((self.path, self.headers.get("Host")))
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        route(self)
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def photo_server(settings, photo_bytes) -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PhotoHandler)
+    server.requests = []
+    port = server.server_address[1]
+    settings.SEARCH_URL_ALLOWED_HOSTS = [f"127.0.0.1:{port}"]
+    settings.SEARCH_URL_TIMEOUT = 2
+    apple = photo_bytes("apple.jpg")
+
+    def send(handler, status: int, body: bytes = b"", **headers) -> None:
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name.replace("_", "-"), value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def endless(handler) -> None:
+        handler.send_response(200)
+        handler.end_headers()  # no Content-Length: the cap must hold while streaming
+        try:
+            for _ in range(1000):
+                handler.wfile.write(b"\0" * 65536)
+        except OSError:
+            pass
+
+    def slow(handler) -> None:
+        server.stop_slow.wait(5)
+        send(handler, 200, apple)
+
+    server.stop_slow = threading.Event()
+    _PhotoHandler.routes = {
+        "/apple.jpg": lambda h: send(h, 200, apple, Content_Type="image/jpeg"),
+        "/hop": lambda h: send(h, 302, Location="/apple.jpg"),
+        "/loop": lambda h: send(h, 302, Location="/loop"),
+        "/to-private": lambda h: send(h, 302, Location="http://10.0.0.1/apple.jpg"),
+        "/to-metadata": lambda h: send(h, 301, Location="http://169.254.169.254/latest/meta-data/"),
+        "/to-other-port": lambda h: send(h, 302, Location="http://127.0.0.1:1/apple.jpg"),
+        "/to-localhost": lambda h: send(h, 307, Location=f"http://localhost:{port}/apple.jpg"),
+        "/big": lambda h: send(h, 200, b"\0" * 2048),
+        "/endless": endless,
+        "/slow": slow,
+        "/missing": lambda h: send(h, 404, b"nope"),
+    }
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.base = f"http://127.0.0.1:{port}"
+    yield server
+    server.stop_slow.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def no_connect(monkeypatch):
+    """Fail the test if anything tries to open a connection (refusals must come first)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a connection was attempted: {args}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(fetch, "_pool", refuse)
+
+
+def test_fetches_photo_from_allowed_local_server(photo_server, photo_bytes):
+    data = fetch_image_url(f"{photo_server.base}/apple.jpg")
+    assert data == photo_bytes("apple.jpg")
+    # The request carried the original Host header even though the socket was pinned to the IP.
+    assert photo_server.requests[-1] == ("/apple.jpg", photo_server.base.removeprefix("http://"))
+
+
+def test_follows_a_vetted_redirect(photo_server, photo_bytes):
+    assert fetch_image_url(f"{photo_server.base}/hop") == photo_bytes("apple.jpg")
+    assert [path for path, _ in photo_server.requests] == ["/hop", "/apple.jpg"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/to-private", "/to-metadata", "/to-other-port", "/to-localhost"], ids=str.strip
+)
+def test_redirect_to_private_address_is_refused(photo_server, path):
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"{photo_server.base}{path}")
+    assert info.value.code == "private_address"
+    assert str(info.value) == "URL points to a private address."
+    assert len(photo_server.requests) == 1  # the private target was never contacted
+
+
+def test_redirect_loop_stops_after_the_limit(photo_server, settings):
+    settings.SEARCH_URL_MAX_REDIRECTS = 3
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"{photo_server.base}/loop")
+    assert info.value.code == "too_many_redirects"
+    assert len(photo_server.requests) == 4
+
+
+def test_declared_oversized_body_is_refused(photo_server, settings):
+    settings.SEARCH_QUERY_MAX_BYTES = 1024
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"{photo_server.base}/big")
+    assert info.value.code == "too_large"
+    assert info.value.status_code == 413
+
+
+def test_streamed_body_is_capped(photo_server, settings):
+    settings.SEARCH_QUERY_MAX_BYTES = 200_000
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"{photo_server.base}/endless")
+    assert info.value.code == "too_large"
+    assert "too large" in str(info.value)
+
+
+def test_slow_server_times_out(photo_server, settings):
+    settings.SEARCH_URL_TIMEOUT = 0.3
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"{photo_server.base}/slow")
+    assert info.value.code == "timeout"
+    assert str(info.value) == "could not fetch: timed out"
+
+
+def test_http_error_status_is_reported(photo_server):
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"{photo_server.base}/missing")
+    assert "HTTP 404" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://10.0.0.1/photo.jpg",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost/photo.jpg",
+        "http://[::1]/photo.jpg",
+        "http://[::ffff:127.0.0.1]/photo.jpg",
+        "http://0.0.0.0/",
+        "http://192.168.1.10:8080/x.png",
+        "https://172.16.0.1/x.png",
+        "http://224.0.0.1/",
+        "http://100.64.0.1/",
+        "http://2130706433/",  # 127.0.0.1 written as one decimal number
+    ],
+)
+def test_private_addresses_are_refused_before_connecting(url, no_connect):
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(url)
+    assert info.value.code == "private_address"
+    assert info.value.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("ftp://example.com/photo.jpg", "bad_scheme"),
+        ("file:///etc/passwd", "bad_scheme"),
+        ("gopher://127.0.0.1:6379/_INFO", "bad_scheme"),
+        ("http://user:secret@example.com/x.jpg", "bad_url"),
+        ("http:///nohost.jpg", "bad_url"),
+        ("http://example.com:99999/x.jpg", "bad_url"),
+        ("http://no-such-host.invalid/x.jpg", "unresolvable"),
+    ],
+)
+def test_bad_urls_are_refused_before_connecting(url, code, no_connect, monkeypatch):
+    def unknown_host(host, port, **kwargs):
+        if host in {"example.com", "no-such-host.invalid"}:  # no DNS query leaves this machine
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        raise AssertionError(f"resolved {host}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown_host)
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(url)
+    assert info.value.code == code
+
+
+def test_allowlist_entry_with_port_does_not_open_other_ports(settings, no_connect):
+    settings.SEARCH_URL_ALLOWED_HOSTS = ["127.0.0.1:8000"]
+    with pytest.raises(UrlFetchError):
+        vet_url("http://127.0.0.1:8001/x.jpg")
+
+
+def test_public_host_is_pinned_to_its_vetted_address(monkeypatch):
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, port, **kw: [(socket.AF_INET, 1, 6, "", ("93.184.215.14", port))]
+    )
+    vetted = vet_url("https://shop.example:8443/p/1.jpg?size=large")
+    assert (vetted.address, vetted.host, vetted.port) == ("93.184.215.14", "shop.example", 8443)
+    assert vetted.target == "/p/1.jpg?size=large"
+    assert vetted.host_header == "shop.example:8443"
+
+
+def test_host_with_any_private_address_is_refused(monkeypatch):
+    # A DNS answer mixing a public and an internal address is refused as a whole.
+    answers = [("93.184.215.14", 80), ("10.1.2.3", 80)]
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, port, **kw: [(socket.AF_INET, 1, 6, "", a) for a in answers]
+    )
+    with pytest.raises(UrlFetchError) as info:
+        vet_url("http://mixed.example/x.jpg")
+    assert info.value.code == "private_address"
