@@ -1,0 +1,147 @@
+"""Read a published build: everything memory-mapped, so opening is cheap and pages are shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from .build import METRIC
+from .manifest import (
+    ANNOY_NAME,
+    ID_ORDER_NAME,
+    IDS_NAME,
+    PCA_NAME,
+    VECTORS_NAME,
+    IndexCorrupt,
+    Manifest,
+    manifest_read,
+)
+from .pca import Pca
+
+# Defaults measured by bench/bench_index.py (docs/benchmarks.md); callers pass settings.SEARCH_*.
+DEFAULT_SEARCH_K = 20_000
+DEFAULT_EXACT_THRESHOLD = 20_000
+# Candidates taken from Annoy per result before the exact re-rank.
+OVERFETCH_FACTOR = 4
+MIN_CANDIDATES = 100
+
+_EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+
+
+class IndexReader:
+    """One build opened read-only. Safe to share between threads; never mutated after opening."""
+
+    def __init__(self, build_dir: Path) -> None:
+        self.path = Path(build_dir)
+        self.manifest: Manifest = manifest_read(self.path)
+        try:
+            self._vectors = np.load(self.path / VECTORS_NAME, mmap_mode="r")
+            self._ids = np.load(self.path / IDS_NAME, mmap_mode="r")
+            order = np.load(self.path / ID_ORDER_NAME, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(f"{self.path}: cannot read the stored arrays: {exc}") from exc
+        self._check_shapes(order)
+        self._sorted_ids = np.asarray(self._ids[order])
+        self._sorted_rows = np.asarray(order)
+        self._pca = Pca.load(self.path / PCA_NAME) if self.manifest.pca else None
+        self._annoy = self._load_annoy() if self.manifest.count else None
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint
+
+    @property
+    def dim(self) -> int:
+        return self.manifest.dim
+
+    def __len__(self) -> int:
+        return self.manifest.count
+
+    def search(
+        self,
+        query: np.ndarray,
+        n: int,
+        *,
+        search_k: int = DEFAULT_SEARCH_K,
+        exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest image ids and their cosine similarity (clipped to [0, 1]), best first.
+
+        Catalogs of at most ``exact_threshold`` items are searched exactly; larger ones take
+        candidates from Annoy (inspecting ``search_k`` nodes) and re-rank them exactly.
+        """
+        q = self._query(query)
+        if n <= 0 or len(self) == 0:
+            return _EMPTY
+        if len(self) <= exact_threshold or self._annoy is None:
+            rows = None
+            scores = self._vectors @ q
+        else:
+            rows = self._candidates(q, n, search_k)
+            scores = self._vectors[rows] @ q
+        return self._top(rows, scores, n)
+
+    def vectors_for(self, ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Stored vectors of these image ids as ``(found_ids, vectors)``; ids not in the build are skipped."""
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(self) == 0:
+            return wanted[:0], np.empty((0, self.dim), dtype=np.float32)
+        pos = np.searchsorted(self._sorted_ids, wanted)
+        pos_clipped = np.minimum(pos, len(self._sorted_ids) - 1)
+        found = (pos < len(self._sorted_ids)) & (self._sorted_ids[pos_clipped] == wanted)
+        rows = self._sorted_rows[pos_clipped[found]]
+        return wanted[found], np.asarray(self._vectors[rows], dtype=np.float32).reshape(-1, self.dim)
+
+    def _query(self, query: np.ndarray) -> np.ndarray:
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if q.shape[0] != self.dim:
+            raise ValueError(
+                f"query vector has {q.shape[0]} dimensions but index {self.version} holds "
+                f"{self.dim}-dimensional vectors (built with model {self.fingerprint!r})"
+            )
+        norm = float(np.linalg.norm(q))
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("query vector must be finite and non-zero")
+        return q / norm
+
+    def _candidates(self, q: np.ndarray, n: int, search_k: int) -> np.ndarray:
+        fetch = max(n * OVERFETCH_FACTOR, MIN_CANDIDATES)
+        projected = q if self._pca is None else self._pca.project(q)
+        # search_k below the number of wanted candidates would return fewer than asked for.
+        rows = self._annoy.get_nns_by_vector(projected, fetch, search_k=max(search_k, fetch))
+        # Sorted rows read the memory-mapped vectors in file order.
+        return np.sort(np.asarray(rows, dtype=np.int64))
+
+    def _top(self, rows: np.ndarray | None, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        n = min(n, len(scores))
+        best = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        picked = best if rows is None else rows[best]
+        ids = np.asarray(self._ids[picked], dtype=np.int64)
+        return ids, np.clip(scores[best], 0.0, 1.0).astype(np.float32)
+
+    def _check_shapes(self, order: np.ndarray) -> None:
+        m = self.manifest
+        expected = {"vectors": (m.count, m.dim), "ids": (m.count,), "id order": (m.count,)}
+        actual = {"vectors": self._vectors.shape, "ids": self._ids.shape, "id order": order.shape}
+        for name, shape in expected.items():
+            if actual[name] != shape:
+                raise IndexCorrupt(f"{self.path}: {name} has shape {actual[name]}, manifest says {shape}")
+
+    def _load_annoy(self) -> AnnoyIndex:
+        index = AnnoyIndex(self.manifest.index_dim, METRIC)
+        try:
+            index.load(str(self.path / ANNOY_NAME))
+        except OSError as exc:
+            raise IndexCorrupt(f"{self.path}: cannot load the Annoy file: {exc}") from exc
+        if index.get_n_items() != self.manifest.count:
+            raise IndexCorrupt(
+                f"{self.path}: Annoy holds {index.get_n_items()} items, manifest says {self.manifest.count}"
+            )
+        return index
