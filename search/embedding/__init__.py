@@ -1,0 +1,44 @@
+"""Pure PyTorch/Pillow embedding engine: image loading, preprocessing, backbones, weights, vectors.
+
+No Django here; ``search.embedder.get_embedder()`` builds the process-wide Embedder from settings.
+"""
+
+from .backbones import FALLBACK_NAME, RESNET_WEIGHTS, WeightsError
+from .batches import PreparedBatch, iter_batches
+from .embedder import EmbeddedBatch, Embedder, EmbedderConfig, build_embedder
+from .images import ImageDecodeError, ImageSource, ImageTooLarge, load_image, to_rgb
+from .preprocess import PREPROCESS_VERSION, Preprocessing, crop_fraction
+from .weights import (
+    ResolvedWeights,
+    WeightsConfig,
+    cache_path,
+    download_weights,
+    resolve_backbone,
+    weights_url,
+)
+
+__all__ = [
+    "FALLBACK_NAME",
+    "PREPROCESS_VERSION",
+    "RESNET_WEIGHTS",
+    "EmbeddedBatch",
+    "Embedder",
+    "EmbedderConfig",
+    "ImageDecodeError",
+    "ImageSource",
+    "ImageTooLarge",
+    "PreparedBatch",
+    "Preprocessing",
+    "ResolvedWeights",
+    "WeightsConfig",
+    "WeightsError",
+    "build_embedder",
+    "cache_path",
+    "crop_fraction",
+    "download_weights",
+    "iter_batches",
+    "load_image",
+    "resolve_backbone",
+    "to_rgb",
+    "weights_url",
+]

@@ -1,0 +1,207 @@
+"""The Embedder: one loaded backbone + its preprocessing, turning photos into unit vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .batches import iter_batches
+from .images import ImageSource, load_image
+from .preprocess import Preprocessing
+from .weights import ResolvedWeights, WeightsConfig, resolve_backbone
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    backbone: str = "resnet50"
+    weights_path: str = ""
+    torch_home: str = ""
+    allow_download: bool = True
+    download_timeout: float = 30.0
+    untrained: bool = False
+    threads: int = 0  # 0 leaves torch's default
+    image_size: int = 224
+    resize: int = 256
+    center_crop: bool = True
+    batch_size: int = 16
+
+    def weights_config(self) -> WeightsConfig:
+        return WeightsConfig(
+            backbone=self.backbone,
+            weights_path=self.weights_path,
+            torch_home=self.torch_home,
+            allow_download=self.allow_download,
+            download_timeout=self.download_timeout,
+            untrained=self.untrained,
+        )
+
+
+@dataclass
+class EmbeddedBatch:
+    """Vectors for the items of one batch that decoded, and the items that did not (with why)."""
+
+    items: list
+    vectors: np.ndarray  # (len(items), dim) float32, L2-normalised
+    failures: list[tuple[object, Exception]]
+
+
+class Embedder:
+    """A backbone loaded once, in eval mode, with the preprocessing its vectors depend on."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        dim: int,
+        weights: ResolvedWeights,
+        preprocessing: Preprocessing,
+        batch_size: int = 16,
+        device: str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.dim = dim
+        self.weights = weights
+        self.preprocessing = preprocessing
+        self.batch_size = max(1, batch_size)
+
+    # -- what the rest of the site shows about the model -----------------------------------
+    @property
+    def name(self) -> str:
+        """The model actually used, e.g. "resnet50" or "efficientnet_lite0"."""
+        return self.weights.name
+
+    @property
+    def requested(self) -> str:
+        """The backbone asked for (SEARCH_BACKBONE)."""
+        return self.weights.requested
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights.pretrained
+
+    @property
+    def fallback(self) -> bool:
+        return self.weights.fallback
+
+    @property
+    def untrained(self) -> bool:
+        return not self.weights.pretrained
+
+    @property
+    def weights_source(self) -> str:
+        return self.weights.source
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.weights.sha256
+
+    @property
+    def fingerprint(self) -> str:
+        """Backbone + weights hash + preprocessing: vectors are comparable only within one fingerprint."""
+        return f"{self.name}-{self.weights_sha256[:12]}-{self.preprocessing.tag}"
+
+    @property
+    def label(self) -> str:
+        """One line for pages and logs that never hides a fallback or untrained weights."""
+        if self.untrained:
+            return f"{self.name} with UNTRAINED weights (SEARCH_UNTRAINED): results are meaningless"
+        if self.fallback:
+            return f"{self.name} (ImageNet-trained offline fallback for {self.requested})"
+        return f"{self.name} (ImageNet weights)"
+
+    def describe(self) -> dict[str, object]:
+        keys = (
+            "name",
+            "requested",
+            "pretrained",
+            "fallback",
+            "untrained",
+            "weights_source",
+            "fingerprint",
+            "dim",
+        )
+        return {key: getattr(self, key) for key in keys} | {"label": self.label}
+
+    # -- vectors -----------------------------------------------------------------------------
+    def prepare(self, image: Image.Image) -> torch.Tensor:
+        """The (3, H, W) model input for an RGB image."""
+        return self.preprocessing(image)
+
+    def load_and_prepare(self, source: ImageSource, *, max_pixels: int) -> torch.Tensor:
+        """Decode (JPEG in draft mode down to the resize size) and prepare one photo."""
+        return self.prepare(load_image(source, max_pixels=max_pixels, draft_size=self.preprocessing.resize))
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, dim) float32 L2-normalised vectors, computed in batches of ``batch_size``."""
+        chunks = [
+            self.embed_tensor(
+                torch.stack([self.prepare(image) for image in images[start : start + self.batch_size]])
+            )
+            for start in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_one(self, image: Image.Image) -> np.ndarray:
+        return self.embed([image])[0]
+
+    def embed_tensor(self, batch: torch.Tensor) -> np.ndarray:
+        """Vectors for an already prepared (n, 3, H, W) batch."""
+        with torch.inference_mode():
+            inputs = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+            features = F.normalize(self.model(inputs).float(), dim=1)
+        return features.cpu().numpy().astype(np.float32, copy=False)
+
+    def embed_sources(
+        self, sources: Iterable[T], *, max_pixels: int, workers: int = 2, batch_size: int | None = None
+    ) -> Iterator[EmbeddedBatch]:
+        """Vectors for paths/bytes/files, decoding the next batch in threads while the model runs.
+
+        Photos that cannot be decoded come back in ``failures`` and never stop the others.
+        """
+        batches = iter_batches(
+            sources,
+            lambda source: self.load_and_prepare(source, max_pixels=max_pixels),
+            batch_size=batch_size or self.batch_size,
+            workers=workers,
+        )
+        for batch in batches:
+            vectors = self.embed_tensor(batch.tensor) if batch.tensor is not None else self._empty()
+            yield EmbeddedBatch(items=batch.items, vectors=vectors, failures=batch.failures)
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dim), dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"<Embedder {self.fingerprint} source={self.weights_source!r}>"
+
+
+def build_embedder(config: EmbedderConfig) -> Embedder:
+    """Resolve the weights, load the backbone once and wrap it with its preprocessing."""
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    backbone, weights = resolve_backbone(config.weights_config())
+    preprocessing = Preprocessing(
+        resize=config.resize,
+        size=config.image_size,
+        center_crop=config.center_crop,
+        mean=backbone.mean,
+        std=backbone.std,
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return Embedder(
+        backbone.module,
+        dim=backbone.dim,
+        weights=weights,
+        preprocessing=preprocessing,
+        batch_size=config.batch_size,
+        device=device,
+    )
