@@ -1,0 +1,114 @@
+"""Load the demo catalog (catalog/demo/), embed its photos and build the index, all inline.
+
+Uses the same import service as `import_catalog`, so running it again changes nothing: products are
+matched by SKU and photos by content hash. The embedding and index steps skip work already done.
+When DJANGO_DEBUG is on and no superuser exists, an `admin` user is created with a random password
+that is printed once (change it with `manage.py changepassword admin`).
+"""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from catalog.services import ImportFileError, catalog_import
+
+DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "demo"
+
+
+class Command(BaseCommand):
+    help = "Load the demo catalog, embed its photos and build the search index (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-index", action="store_true", help="Only import products and photos.")
+
+    def handle(self, *args, no_index: bool = False, **options):
+        self._import()
+        if not no_index:
+            self._embed()
+            self._build_index()
+        if settings.DEBUG:
+            self._ensure_admin()
+
+    def _import(self) -> None:
+        self.stdout.write(f"Importing the demo catalog from {DEMO_DIR} ...")
+        with tqdm(desc="import", unit="product", disable=None) as bar:
+            try:
+                report = catalog_import(
+                    csv_path=DEMO_DIR / "products.csv",
+                    images_dir=DEMO_DIR / "images",
+                    progress=_bar_update(bar),
+                )
+            except ImportFileError as exc:
+                raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"Products: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.failed} failed; {report.images_added} photos added."
+        )
+        for error in report.errors:
+            self.stderr.write(f"  {error}")
+
+    def _embed(self) -> None:
+        from search.services.embeddings import catalog_embed_pending
+        from search.services.state import current_embedder
+
+        embedder = current_embedder()
+        self.stdout.write(f"Embedding photos with {_describe_model(embedder)} ...")
+        with tqdm(desc="embed", unit="photo", disable=None) as bar:
+            summary = catalog_embed_pending(progress=_bar_update3(bar), schedule_build=False)
+        self.stdout.write(
+            f"Photos: {summary.embedded} embedded, {summary.skipped} already done, {summary.failed} failed."
+        )
+
+    def _build_index(self) -> None:
+        from search.services.builds import index_build_request, index_build_run
+
+        build = index_build_request()
+        with tqdm(desc="index", unit="vector", disable=None) as bar:
+            build = index_build_run(build_id=build.pk, progress=_bar_update3(bar))
+        if build is None or build.status != build.Status.SUCCEEDED:
+            status = "missing" if build is None else f"{build.status} {build.error}".strip()
+            # Another build may be running (e.g. a worker picked it up): the site still serves.
+            self.stderr.write(f"Index build did not run here ({status}); the worker will build it.")
+            return
+        self.stdout.write(f"Index {build.version}: {build.vectors} vectors of dimension {build.dim}.")
+
+    def _ensure_admin(self) -> None:
+        users = get_user_model()
+        if users.objects.filter(is_superuser=True).exists():
+            self.stdout.write("An admin user exists already (reset it with: manage.py changepassword admin).")
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser("admin", "admin@example.invalid", password)
+        self.stdout.write(self.style.WARNING(f"Demo admin created: user 'admin', password '{password}'"))
+
+
+def _describe_model(embedder) -> str:
+    name = getattr(embedder, "name", "the configured model")
+    if getattr(embedder, "untrained", False):
+        return f"{name} (UNTRAINED weights: results are not meaningful)"
+    if getattr(embedder, "fallback", False):
+        return f"{name} (fallback: ImageNet weights for the requested model are not available)"
+    return name
+
+
+def _bar_update(bar: tqdm):
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update
+
+
+def _bar_update3(bar: tqdm):
+    def update(done: int, failed: int, total: int) -> None:
+        bar.total = total
+        bar.n = done + failed
+        bar.set_postfix(failed=failed, refresh=False)
+        bar.refresh()
+
+    return update

@@ -1,0 +1,149 @@
+"""Run the demo: one Celery worker and the development web server, stopped together.
+
+Each child runs in its own process group so that Ctrl-C (or SIGTERM) stops the whole tree of each:
+the worker gets a warm shutdown, the web server a TERM, then anything left after a grace period is
+killed. If either child dies, the other is stopped and the command exits non-zero.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+GRACE_SECONDS = 15
+POLL_SECONDS = 0.5
+
+
+class StopRequested(Exception):
+    pass
+
+
+class Command(BaseCommand):
+    help = "Start a Celery worker and the web server for the demo; Ctrl-C stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="Start only the web server.")
+
+    def handle(self, *args, host: str, port: int, no_worker: bool, **options):
+        if not settings.DEBUG:
+            self.stderr.write("DJANGO_DEBUG is off: the dev server will not serve static files and media.")
+        if _port_in_use(host, port):
+            raise CommandError(f"{host}:{port} is already in use: stop what runs there or pass --port.")
+        children: dict[str, subprocess.Popen] = {}
+        previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if not no_worker:
+                children["celery worker"] = _start(_worker_command())
+            children["web server"] = _start(_web_command(host, port))
+            self._wait_until_up(host, port, children)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"shop_search is running at http://{host}:{port} "
+                    "(admin: /admin/, API docs: /api/v1/docs/) — Ctrl-C stops everything"
+                )
+            )
+            dead = _wait_for_a_death(children)
+        except StopRequested:
+            self.stdout.write("Stopping ...")
+            dead = None
+        finally:
+            # A second Ctrl-C must not leave children behind half-stopped.
+            for sig in previous:
+                signal.signal(sig, signal.SIG_IGN)
+            _stop_all(children)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if dead is not None:
+            raise CommandError(f"The {dead} stopped unexpectedly (exit code {children[dead].returncode}).")
+        self.stdout.write("Stopped.")
+
+    def _wait_until_up(self, host: str, port: int, children: dict[str, subprocess.Popen]) -> None:
+        deadline = time.monotonic() + 60
+        while not _port_in_use(host, port):
+            dead = _first_dead(children)
+            if dead is not None:
+                raise CommandError(
+                    f"The {dead} exited while starting (exit code {children[dead].returncode})."
+                )
+            if time.monotonic() > deadline:
+                raise CommandError(f"The web server did not answer on {host}:{port} within 60 s.")
+            time.sleep(POLL_SECONDS)
+
+
+def _raise_stop(signum, frame):
+    raise StopRequested
+
+
+def _worker_command() -> list[str]:
+    # solo pool: one task at a time in the worker process itself; the model is loaded once.
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "shop_search",
+        "worker",
+        "--pool=solo",
+        "-c",
+        "1",
+        "-l",
+        "info",
+    ]
+
+
+def _web_command(host: str, port: int) -> list[str]:
+    manage = Path(settings.BASE_DIR) / "manage.py"
+    return [sys.executable, str(manage), "runserver", f"{host}:{port}", "--noreload"]
+
+
+def _start(command: list[str]) -> subprocess.Popen:
+    # A new session: terminal Ctrl-C reaches only this command, which then stops each group itself.
+    return subprocess.Popen(command, cwd=settings.BASE_DIR, env=os.environ.copy(), start_new_session=True)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _first_dead(children: dict[str, subprocess.Popen]) -> str | None:
+    return next((name for name, child in children.items() if child.poll() is not None), None)
+
+
+def _wait_for_a_death(children: dict[str, subprocess.Popen]) -> str:
+    while True:
+        dead = _first_dead(children)
+        if dead is not None:
+            return dead
+        time.sleep(POLL_SECONDS)
+
+
+def _signal_group(child: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_all(children: dict[str, subprocess.Popen]) -> None:
+    """TERM every child's process group, wait, then KILL what is left."""
+    for child in children.values():
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        # Grandchildren (none expected with --pool=solo and --noreload) die with the group.
+        _signal_group(child, signal.SIGKILL)
+        child.wait()
