@@ -1,0 +1,49 @@
+"""Search services: embedding photos, building the index, querying it and reporting its state.
+
+Admin actions, API views, the shopper page, management commands and Celery tasks all call these.
+"""
+
+from .builds import BuildFailed, index_build_request, index_build_run, index_build_schedule_if_stale
+from .embeddings import (
+    EmbeddingStorageError,
+    EmbedSummary,
+    catalog_embed_pending,
+    image_embed,
+    image_embedding_schedule,
+    images_embed,
+    pending_images,
+)
+from .query import Hit, search_by_image, similar_products
+from .state import SearchUnavailable
+from .status import (
+    BuildSummary,
+    ImageFailure,
+    IndexStatus,
+    ProductIndexStatus,
+    index_status,
+    product_index_statuses,
+)
+
+__all__ = [
+    "BuildFailed",
+    "BuildSummary",
+    "EmbedSummary",
+    "EmbeddingStorageError",
+    "Hit",
+    "ImageFailure",
+    "IndexStatus",
+    "ProductIndexStatus",
+    "SearchUnavailable",
+    "catalog_embed_pending",
+    "image_embed",
+    "image_embedding_schedule",
+    "images_embed",
+    "index_build_request",
+    "index_build_run",
+    "index_build_schedule_if_stale",
+    "index_status",
+    "pending_images",
+    "product_index_statuses",
+    "search_by_image",
+    "similar_products",
+]

@@ -1,0 +1,173 @@
+"""Embedding product photos: one ImageEmbedding row per (image, model fingerprint).
+
+A row is "settled" when it is done or failed for the image's current content (sha256): settled rows
+are never recomputed, so every step can be repeated and a bad photo is not retried forever. Storage
+errors other than a missing file are transient: they raise EmbeddingStorageError (an OSError) so the
+Celery task retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.db.models import F, QuerySet
+
+from catalog.models import ProductImage
+from search.models import ImageEmbedding
+
+from .state import current_embedder, vector_to_bytes
+
+logger = logging.getLogger(__name__)
+
+# progress(done, failed, total): cumulative counts, for tqdm bars and IndexBuild progress.
+Progress = Callable[[int, int, int], None]
+ID_CHUNK = 500  # ids per query: stays far below SQLite's bound-parameter limit
+DECODE_WORKERS = 2  # threads decoding the next batch while the model runs (this machine: 2 cores)
+
+
+class EmbeddingStorageError(OSError):
+    """The photo file could not be read for a reason that may heal (I/O, network storage)."""
+
+
+@dataclass
+class EmbedSummary:
+    embedded: int = 0
+    failed: int = 0
+    skipped: int = 0  # already settled for the current content and model
+
+
+def image_embedding_schedule(image: ProductImage) -> None:
+    """Embed a new or changed photo in the background once the surrounding transaction commits."""
+    from search.tasks import embed_image
+
+    embed_image.delay_on_commit(image.id)
+
+
+def settled_embeddings(fingerprint: str) -> QuerySet[ImageEmbedding]:
+    """Embeddings that need no more work: done or failed for the image's current content."""
+    return ImageEmbedding.objects.filter(
+        fingerprint=fingerprint,
+        status__in=[ImageEmbedding.Status.DONE, ImageEmbedding.Status.FAILED],
+        content_sha256=F("image__sha256"),
+    )
+
+
+def pending_images(fingerprint: str) -> QuerySet[ProductImage]:
+    """Photos that still need a vector under this model (new, changed, or never embedded by it)."""
+    settled = settled_embeddings(fingerprint).values("image_id")
+    return ProductImage.objects.exclude(pk__in=settled)
+
+
+def image_embed(*, image_id: int, schedule_build: bool = True) -> ImageEmbedding | None:
+    """Embeds one photo (no-op when settled). Returns None when the photo no longer exists."""
+    images_embed(image_ids=[image_id], schedule_build=schedule_build)
+    embedder = current_embedder()
+    return ImageEmbedding.objects.filter(image_id=image_id, fingerprint=embedder.fingerprint).first()
+
+
+def images_embed(
+    *, image_ids: Iterable[int], progress: Progress | None = None, schedule_build: bool = True
+) -> EmbedSummary:
+    """Embeds many photos in model-sized batches, decoding the next batch while the model runs."""
+    embedder = current_embedder()
+    ids = sorted(set(image_ids))
+    summary = EmbedSummary()
+    todo: list[ProductImage] = []
+    for chunk in _chunks(ids, ID_CHUNK):
+        todo += list(pending_images(embedder.fingerprint).filter(pk__in=chunk).order_by("pk"))
+    summary.skipped = len(ids) - len(todo)
+    _embed_images(todo, embedder, summary, progress)
+    if schedule_build and summary.embedded:
+        from .builds import index_build_schedule_if_stale
+
+        index_build_schedule_if_stale()
+    return summary
+
+
+def catalog_embed_pending(*, progress: Progress | None = None, schedule_build: bool = False) -> EmbedSummary:
+    """Embeds every photo lacking a settled embedding under the current model (e.g. after a model switch)."""
+    embedder = current_embedder()
+    ids = list(pending_images(embedder.fingerprint).order_by("pk").values_list("pk", flat=True))
+    return images_embed(image_ids=ids, progress=progress, schedule_build=schedule_build)
+
+
+def _embed_images(
+    todo: list[ProductImage], embedder, summary: EmbedSummary, progress: Progress | None
+) -> None:
+    from search.embedding import iter_batches
+
+    total = len(todo)
+    if progress:
+        progress(0, 0, total)
+    batches = iter_batches(
+        todo, lambda image: _prepare(image, embedder), batch_size=embedder.batch_size, workers=DECODE_WORKERS
+    )
+    try:
+        for batch in batches:
+            vectors = embedder.embed_tensor(batch.tensor) if batch.tensor is not None else []
+            _store_batch(batch.items, vectors, batch.failures, embedder.fingerprint, summary)
+            if progress:
+                progress(summary.embedded, summary.failed, total)
+    except _TransientRead as exc:
+        raise EmbeddingStorageError(str(exc)) from exc.__cause__
+
+
+class _TransientRead(Exception):
+    """Not a ValueError/OSError on purpose: iter_batches would record those as a bad photo."""
+
+
+def _prepare(image: ProductImage, embedder):
+    """Reads and decodes one photo into the model's input (runs in a decoding thread)."""
+    from search.embedding import ImageDecodeError
+
+    try:
+        raw = _read_photo(image)
+    except FileNotFoundError as exc:
+        raise ImageDecodeError(f"The photo file {image.image.name!r} is missing from storage.") from exc
+    except OSError as exc:
+        raise _TransientRead(f"Could not read photo {image.image.name!r}: {exc}") from exc
+    return embedder.load_and_prepare(raw, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
+
+
+def _read_photo(image: ProductImage) -> bytes:
+    if not image.image.name:
+        raise FileNotFoundError(f"photo {image.pk} has no file")
+    with image.image.storage.open(image.image.name, "rb") as handle:
+        return handle.read()
+
+
+def _store_batch(items, vectors, failures, fingerprint: str, summary: EmbedSummary) -> None:
+    for image, vector in zip(items, vectors, strict=True):
+        _store(image, fingerprint, ImageEmbedding.Status.DONE, vector=vector)
+        summary.embedded += 1
+    for image, exc in failures:
+        reason = str(exc) or exc.__class__.__name__
+        logger.warning("Photo %s cannot be embedded: %s", image.pk, reason)
+        _store(image, fingerprint, ImageEmbedding.Status.FAILED, error=reason)
+        summary.failed += 1
+
+
+def _store(image: ProductImage, fingerprint: str, status: str, *, vector=None, error: str = "") -> None:
+    previous = ImageEmbedding.objects.filter(image_id=image.pk, fingerprint=fingerprint).first()
+    values = {
+        "content_sha256": image.sha256,
+        "status": status,
+        "vector": vector_to_bytes(vector) if vector is not None else None,
+        "dim": int(len(vector)) if vector is not None else 0,
+        "error": error,
+        "attempts": (previous.attempts if previous else 0) + 1,
+    }
+    try:
+        ImageEmbedding.objects.update_or_create(image_id=image.pk, fingerprint=fingerprint, defaults=values)
+    except IntegrityError:
+        # The photo was deleted while we embedded it: nothing left to store.
+        logger.info("Photo %s vanished while being embedded", image.pk)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]

@@ -1,0 +1,255 @@
+"""What the admin, the shopper page and the API show about the search index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import F, Q
+
+from catalog.models import Product, ProductImage
+from search.models import ImageEmbedding, IndexBuild
+
+from .embeddings import pending_images
+from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index
+
+MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
+RECENT = 5  # failures listed by name in the status
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    image_id: int
+    product_id: int
+    product_sku: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    id: int | None
+    version: str
+    status: str
+    fingerprint: str
+    fingerprint_matches: bool
+    built_at: datetime | None
+    vectors: int
+    dim: int
+    params: dict
+    size_bytes: int
+    total: int = 0  # photos to embed first (running builds)
+    done: int = 0
+    failed: int = 0
+    started_at: datetime | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    # The model (empty strings / None when no model could be loaded: see model_error)
+    name: str
+    requested: str
+    fingerprint: str
+    pretrained: bool
+    fallback: bool
+    untrained: bool
+    weights_source: str
+    dim: int
+    model_error: str
+    # The catalog
+    products: int  # active products
+    images: int
+    embedded: int  # done under the current model
+    pending: int
+    failed: int
+    recent_failures: list[ImageFailure] = field(default_factory=list)
+    # Builds
+    current_build: BuildSummary | None = None
+    running_build: BuildSummary | None = None
+    last_error: str = ""
+    exact_fallback: bool = False  # no index of this model: queries scan every vector exactly
+    state: str = "empty"  # "empty" | "building" | "ready" | "stale" | "model-mismatch"
+
+
+@dataclass(frozen=True)
+class ProductIndexStatus:
+    state: str  # "indexed" | "embedded" | "pending" | "failed" | "no-photo"
+    reason: str = ""
+
+
+def index_status() -> IndexStatus:
+    model, model_error = _model_facts()
+    fingerprint = model.get("fingerprint", "")
+    serving = serving_index()
+    embedded = _done(fingerprint).count() if fingerprint else 0
+    pending = pending_images(fingerprint).count() if fingerprint else ProductImage.objects.count()
+    failures = _failures(fingerprint)
+    running = IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).first()
+    fresh = _fresh_count(fingerprint, serving) if fingerprint else 0
+    current = _build_summary(serving, fingerprint)
+    return IndexStatus(
+        **model,
+        model_error=model_error,
+        products=Product.objects.filter(is_active=True).count(),
+        images=ProductImage.objects.count(),
+        embedded=embedded,
+        pending=pending,
+        failed=failures.count(),
+        recent_failures=[_failure(row) for row in failures.select_related("image__product")[:RECENT]],
+        current_build=current,
+        running_build=_running_summary(running, fingerprint) if running else None,
+        last_error=_last_error(),
+        exact_fallback=bool(fingerprint) and (current is None or not current.fingerprint_matches),
+        state=_state(current, running, embedded, pending, fresh),
+    )
+
+
+def product_index_statuses(products: Iterable[Product | int]) -> dict[int, ProductIndexStatus]:
+    """Per product: "indexed" (in the serving build), "embedded" (searchable exactly until the next
+    build), "pending", "failed" (every photo failed; reason given) or "no-photo"."""
+    product_ids = [p.pk if isinstance(p, Product) else int(p) for p in products]
+    try:
+        fingerprint = current_embedder().fingerprint
+    except SearchUnavailable:
+        fingerprint = ""
+    rows = ImageEmbedding.objects.filter(
+        image__product_id__in=product_ids, fingerprint=fingerprint, content_sha256=F("image__sha256")
+    ).values_list("image__product_id", "image_id", "status", "error")
+    found: dict[int, list[tuple]] = {}
+    for product_id, *rest in rows:
+        found.setdefault(product_id, []).append(tuple(rest))
+    done_ids = [row[0] for group in found.values() for row in group if row[1] == ImageEmbedding.Status.DONE]
+    indexed = _indexed_image_ids(serving_index(), fingerprint, done_ids)
+    photos = _photo_counts(product_ids)
+    return {pid: _product_status(photos.get(pid, 0), found.get(pid, []), indexed) for pid in product_ids}
+
+
+def _product_status(photos: int, rows: list[tuple], indexed: set[int]) -> ProductIndexStatus:
+    """rows: (image_id, status, error) of the product's embeddings for their current content."""
+    if photos == 0:
+        return ProductIndexStatus("no-photo", "The product has no photo.")
+    done = [row for row in rows if row[1] == ImageEmbedding.Status.DONE]
+    if any(row[0] in indexed for row in done):
+        return ProductIndexStatus("indexed")
+    if done:
+        return ProductIndexStatus("embedded", "Searchable now; joins the index at the next build.")
+    failed = [row for row in rows if row[1] == ImageEmbedding.Status.FAILED]
+    if len(failed) == photos:
+        return ProductIndexStatus("failed", failed[0][2] or "The photo could not be embedded.")
+    return ProductIndexStatus("pending", "Waiting for its photo to be embedded.")
+
+
+def _indexed_image_ids(serving: ServingIndex | None, fingerprint: str, image_ids: list[int]) -> set[int]:
+    if serving is None or serving.fingerprint != fingerprint or not image_ids:
+        return set()
+    found, _ = serving.reader.vectors_for(image_ids)
+    return {int(image_id) for image_id in found}
+
+
+def _indexed_until(serving: ServingIndex | None, fingerprint: str) -> datetime | None:
+    if serving is None or serving.fingerprint != fingerprint or serving.build is None:
+        return None
+    return serving.build.embeddings_until
+
+
+def _photo_counts(product_ids: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    photos = ProductImage.objects.filter(product_id__in=product_ids)
+    for product_id in photos.values_list("product_id", flat=True):
+        counts[product_id] = counts.get(product_id, 0) + 1
+    return counts
+
+
+def _model_facts() -> tuple[dict, str]:
+    try:
+        embedder = current_embedder()
+    except SearchUnavailable as exc:
+        empty = dict(name="", requested="", fingerprint="", pretrained=False, fallback=False)
+        return {**empty, "untrained": False, "weights_source": "", "dim": 0}, str(exc)
+    facts = {name: getattr(embedder, name) for name in MODEL_FACTS}
+    return {**facts, "weights_source": str(facts["weights_source"] or ""), "dim": int(embedder.dim)}, ""
+
+
+def _done(fingerprint: str):
+    return ImageEmbedding.objects.filter(fingerprint=fingerprint, status=ImageEmbedding.Status.DONE)
+
+
+def _failures(fingerprint: str):
+    return ImageEmbedding.objects.filter(
+        fingerprint=fingerprint, status=ImageEmbedding.Status.FAILED, content_sha256=F("image__sha256")
+    ).order_by("-updated_at")
+
+
+def _failure(row: ImageEmbedding) -> ImageFailure:
+    return ImageFailure(row.image_id, row.image.product_id, row.image.product.sku, row.error)
+
+
+def _fresh_count(fingerprint: str, serving: ServingIndex | None) -> int:
+    done = _done(fingerprint).filter(image__product__is_active=True)
+    until = _indexed_until(serving, fingerprint)
+    if until is None:
+        return done.count()
+    return done.filter(Q(updated_at__gt=until) | Q(image__product__updated_at__gt=until)).count()
+
+
+def _build_summary(serving: ServingIndex | None, fingerprint: str) -> BuildSummary | None:
+    if serving is None:
+        return None
+    manifest, build = serving.reader.manifest, serving.build
+    return BuildSummary(
+        id=build.pk if build else None,
+        version=serving.version,
+        status=build.status if build else IndexBuild.Status.SUCCEEDED,
+        fingerprint=serving.fingerprint,
+        fingerprint_matches=serving.fingerprint == fingerprint,
+        built_at=build.finished_at if build else _parse_time(manifest.built_at),
+        vectors=build.vectors if build else int(getattr(manifest, "count", 0)),
+        dim=build.dim if build else int(getattr(manifest, "dim", 0)),
+        params=build.params if build else {},
+        size_bytes=build.size_bytes if build else int(getattr(manifest, "size_bytes", 0)),
+    )
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _running_summary(build: IndexBuild, fingerprint: str) -> BuildSummary:
+    return BuildSummary(
+        id=build.pk,
+        version=build.version,
+        status=build.status,
+        fingerprint=build.fingerprint,
+        fingerprint_matches=build.fingerprint == fingerprint,
+        built_at=None,
+        vectors=build.vectors,
+        dim=build.dim,
+        params=build.params,
+        size_bytes=build.size_bytes,
+        total=build.total,
+        done=build.done,
+        failed=build.failed,
+        started_at=build.started_at,
+    )
+
+
+def _last_error() -> str:
+    finished = [IndexBuild.Status.SUCCEEDED, IndexBuild.Status.FAILED]
+    last = IndexBuild.objects.filter(status__in=finished).first()
+    return last.error if last is not None and last.status == IndexBuild.Status.FAILED else ""
+
+
+def _state(current: BuildSummary | None, running, embedded: int, pending: int, fresh: int) -> str:
+    if running is not None:
+        return "building"
+    if current is not None and not current.fingerprint_matches:
+        return "model-mismatch"
+    if current is None and embedded == 0:
+        return "empty"
+    if current is None or pending or fresh:
+        return "stale"
+    return "ready"

@@ -1,0 +1,43 @@
+"""Celery tasks: thin, take ids, call one service. Only errors that can heal are retried.
+
+A photo that cannot be decoded is not an error here: the service marks its embedding failed with
+the reason and returns. Storage I/O, database connection and broker errors are retried with backoff.
+All tasks are idempotent (settled embeddings are skipped, a build runs only from "queued"), so a
+task redelivered after a worker crash (acks_late) does no harm.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from search import services
+
+TRANSIENT_ERRORS = (OSError, OperationalError, InterfaceError, BrokerError)
+RETRY_OPTIONS = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
+
+
+@shared_task(name="search.embed_image", **RETRY_OPTIONS)
+def embed_image(image_id: int) -> str:
+    embedding = services.image_embed(image_id=image_id)
+    return embedding.status if embedding is not None else "gone"
+
+
+@shared_task(name="search.embed_images", **RETRY_OPTIONS)
+def embed_images(image_ids: list[int]) -> dict[str, int]:
+    summary = services.images_embed(image_ids=image_ids)
+    return {"embedded": summary.embedded, "failed": summary.failed, "skipped": summary.skipped}
+
+
+@shared_task(name="search.build_index", **RETRY_OPTIONS)
+def build_index(build_id: int) -> str:
+    build = services.index_build_run(build_id=build_id)
+    return build.status if build is not None else "gone"
