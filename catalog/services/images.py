@@ -167,7 +167,7 @@ def product_image_create(
         if existing is None:
             raise
         return ImageCreateResult(image=existing, created=False)
-    transaction.on_commit(lambda: _embedding_schedule(image))
+    _embedding_schedule(image)  # enqueues with delay_on_commit: the worker sees the committed row
     return ImageCreateResult(image=image, created=True, warnings=warnings)
 
 
