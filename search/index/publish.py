@@ -9,6 +9,7 @@ Layout under ``root``::
 
 from __future__ import annotations
 
+import calendar
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ from .manifest import fsync_path, manifest_read
 BUILDS_DIR = "builds"
 CURRENT_LINK = "current"
 TMP_MARKER = ".tmp-"
+_DAY = 24 * 3600
 
 
 def builds_dir(root: Path) -> Path:
@@ -61,8 +63,8 @@ def index_publish(root: Path, version: str) -> None:
 def index_cleanup(root: Path, keep: int, *, tmp_max_age_seconds: float = 15 * 60) -> list[str]:
     """Remove old builds, keeping the ``keep`` newest and always the published one.
 
-    Also removes interrupted builds (``*.tmp-*``) older than ``tmp_max_age_seconds``; younger ones may
-    belong to a build still running in another process. Returns the removed directory names.
+    Also removes interrupted builds (``*.tmp-*``) older than ``tmp_max_age_seconds`` whose building
+    process is gone; younger ones may still be running elsewhere. Returns the removed directory names.
     """
     root = Path(root)
     base = builds_dir(root)
@@ -81,7 +83,36 @@ def index_cleanup(root: Path, keep: int, *, tmp_max_age_seconds: float = 15 * 60
 
 def _stale_tmp_dirs(base: Path, max_age: float) -> list[Path]:
     cutoff = time.time() - max_age
-    return [p for p in base.iterdir() if TMP_MARKER in p.name and p.is_dir() and p.stat().st_mtime < cutoff]
+    return [
+        p
+        for p in base.iterdir()
+        if TMP_MARKER in p.name and p.is_dir() and p.stat().st_mtime < cutoff and not _builder_alive(p.name)
+    ]
+
+
+def _builder_alive(tmp_name: str) -> bool:
+    """Whether the process named in ``<version>.tmp-<pid>`` still runs here.
+
+    A long Annoy build writes nothing for minutes, so age alone could delete a live build. Past a day
+    the directory goes regardless (the pid may have been reused, or belong to another machine).
+    """
+    pid_text = tmp_name.rsplit(TMP_MARKER, 1)[-1]
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return time.time() - _version_time(tmp_name) < _DAY
+
+
+def _version_time(tmp_name: str) -> float:
+    try:
+        return calendar.timegm(time.strptime(tmp_name[:15], "%Y%m%dT%H%M%S"))
+    except ValueError:
+        return 0.0
 
 
 def _remove_stale_links(root: Path, max_age: float) -> None:

@@ -1,6 +1,9 @@
 """search.index: nearest neighbours are the true ones, builds publish atomically, readers follow them."""
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -158,6 +161,44 @@ def test_failed_build_leaves_previous_build_serving(tmp_path, dataset, monkeypat
     assert set(found.tolist()) <= set(ids.tolist())
 
 
+KILLED_BUILD_SCRIPT = """
+import sys, time
+import numpy as np
+from search.index import build
+def hang(*args, **kwargs):
+    print("building trees", flush=True)
+    time.sleep(120)
+build._annoy_stage = hang
+build.index_build(np.eye(8, dtype=np.float32), np.arange(8), root=sys.argv[1], fingerprint="x", n_trees=2)
+"""
+
+
+def test_killed_build_is_never_published_and_cleanup_removes_its_leftovers(tmp_path, dataset):
+    vectors, ids, queries = dataset
+    good = build(tmp_path, vectors, ids)
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD_SCRIPT, str(tmp_path)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "building trees"
+        leftover = builds_dir(tmp_path) / next(
+            p.name for p in builds_dir(tmp_path).iterdir() if ".tmp-" in p.name
+        )
+        assert (leftover / "vectors.npy").exists()  # the build had written files when it was killed
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    assert current_version(tmp_path) == good.version
+    assert current_index(tmp_path).search(queries[0], 1)[0][0] in set(ids.tolist())
+    assert index_cleanup(tmp_path, keep=5, tmp_max_age_seconds=0) == [leftover.name]
+    assert not leftover.exists()
+
+
 def test_incomplete_build_directory_cannot_be_published(tmp_path, dataset):
     vectors, ids, _ = dataset
     good = build(tmp_path, vectors, ids)
@@ -180,11 +221,14 @@ def test_cleanup_keeps_current_and_newest_and_removes_stale_temporaries(tmp_path
     os.utime(stale, (old, old))
     running = builds_dir(tmp_path) / f"{versions[3]}.tmp-88888"  # a build still in progress
     running.mkdir()
+    long_running = builds_dir(tmp_path) / f"{versions[3]}.tmp-{os.getpid()}"  # old, but its builder lives
+    long_running.mkdir()
+    os.utime(long_running, (old, old))
 
     removed = index_cleanup(tmp_path, keep=1)
 
     remaining = sorted(p.name for p in builds_dir(tmp_path).iterdir())
-    assert remaining == sorted([versions[1], versions[3], running.name])
+    assert remaining == sorted([versions[1], versions[3], running.name, long_running.name])
     assert set(removed) == {versions[0], versions[2], stale.name}
     assert current_index(tmp_path).version == versions[1]
 

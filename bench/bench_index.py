@@ -1,0 +1,241 @@
+"""Benchmark search.index: build time, memory, query latency and recall@10 against exact search.
+
+    .venv/bin/python bench/bench_index.py [--sizes 10000,100000,1000000] [--dim 2048]
+
+Data: synthetic clustered unit vectors (see ``clustered_unit_vectors``), generated in chunks. Sizes
+at or above ``--large-size`` (default 1M) use ``--large-dim`` (default 256, what PCA would give)
+because 1M x 2048 float32 alone is 8 GB. Prints a markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from search.index import IndexReader, index_build  # noqa: E402
+from search.index.publish import build_path  # noqa: E402
+
+K = 10
+_CHUNK = 20_000
+
+
+def clustered_unit_vectors(n: int, dim: int, *, per_cluster: int, seed: int, offset: int = 0) -> np.ndarray:
+    """Points around n/per_cluster centres, with variance decaying as 1/(j+1) along axis j.
+
+    The decaying spectrum imitates CNN embeddings (most variance in a few hundred directions), so
+    PCA is meaningful; clusters imitate groups of similar products. ``offset`` continues the same
+    distribution (same centres) past row n, for held-out queries.
+    """
+    rng = np.random.default_rng(seed)
+    scale = (1.0 / np.sqrt(np.arange(1, dim + 1))).astype(np.float32)
+    n_clusters = max(1, n // per_cluster)
+    centres = rng.standard_normal((n_clusters, dim), dtype=np.float32) * scale
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, _CHUNK):
+        rows = min(_CHUNK, n - start)
+        chunk_rng = np.random.default_rng([seed, offset + start])
+        chunk = centres[chunk_rng.integers(0, n_clusters, rows)]
+        chunk += 0.6 * chunk_rng.standard_normal((rows, dim), dtype=np.float32) * scale
+        out[start : start + rows] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    return out
+
+
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Row numbers of the true top-k per query, computed in chunks of the catalog."""
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, len(vectors), 100_000):
+        scores = queries @ vectors[start : start + 100_000].T
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        all_scores = np.concatenate([best_scores, scores], axis=1)
+        all_rows = np.concatenate([best_rows, rows], axis=1)
+        top = np.argsort(-all_scores, axis=1)[:, :k]
+        best_scores = np.take_along_axis(all_scores, top, axis=1)
+        best_rows = np.take_along_axis(all_rows, top, axis=1)
+    return best_rows
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current RSS, peak RSS since the last reset) in MB, from /proc (Linux)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def reset_peak_rss() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux >= 4.0)
+    except OSError:
+        pass
+
+
+@dataclass
+class Row:
+    n: int
+    dim: int
+    index_dim: int
+    trees: int
+    build_s: float
+    build_peak_mb: float
+    annoy_mb: float
+    vectors_mb: float
+    mode: str
+    search_k: int | str
+    p50_ms: float
+    p99_ms: float
+    recall: float
+    rss_mb: float
+
+    def markdown(self) -> str:
+        return (
+            f"| {self.n:,} | {self.dim} | {self.index_dim} | {self.trees} | {self.build_s:.1f} "
+            f"| {self.build_peak_mb:,.0f} | {self.annoy_mb:,.0f} | {self.vectors_mb:,.0f} | {self.mode} "
+            f"| {self.search_k} | {self.p50_ms:.2f} | {self.p99_ms:.2f} | {self.recall:.3f} "
+            f"| {self.rss_mb:,.0f} |"
+        )
+
+
+HEADER = (
+    "| n | dim | index dim | trees | build s | build peak RSS MB | annoy MB | vectors MB | path "
+    "| search_k | p50 ms | p99 ms | recall@10 | RSS after queries MB |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def measure_queries(reader: IndexReader, queries: np.ndarray, truth: np.ndarray, **search) -> tuple:
+    ids = np.asarray(reader._ids)  # row -> id, to compare with the row numbers of the exact truth
+    latencies, hits = [], 0
+    for q, true_rows in zip(queries, truth, strict=True):
+        started = time.perf_counter()
+        found, _ = reader.search(q, K, **search)
+        latencies.append((time.perf_counter() - started) * 1000)
+        hits += len(set(found.tolist()) & set(ids[true_rows].tolist()))
+    return np.percentile(latencies, 50), np.percentile(latencies, 99), hits / truth.size
+
+
+def bench_one(args, workdir: Path, vectors, queries, truth, trees: int, pca_dim: int) -> list[Row]:
+    n, dim = vectors.shape
+    gc.collect()
+    reset_peak_rss()
+    manifest = index_build(
+        vectors,
+        np.arange(n, dtype=np.int64),
+        root=workdir,
+        fingerprint="bench",
+        n_trees=trees,
+        pca_dim=pca_dim,
+    )
+    build_peak = rss_mb()[1]
+    reader = IndexReader(build_path(workdir, manifest.version))
+    common = dict(
+        n=n,
+        dim=dim,
+        index_dim=manifest.index_dim,
+        trees=trees,
+        build_s=manifest.build_seconds,
+        build_peak_mb=build_peak,
+        annoy_mb=manifest.files.get("items.annoy", 0) / 2**20,
+        vectors_mb=manifest.files["vectors.npy"] / 2**20,
+    )
+    rows = []
+    if pca_dim == 0 and n <= args.exact_max:
+        p50, p99, recall = measure_queries(reader, queries, truth, exact_threshold=n)
+        rows.append(
+            Row(
+                **common,
+                mode="exact",
+                search_k="-",
+                p50_ms=p50,
+                p99_ms=p99,
+                recall=recall,
+                rss_mb=rss_mb()[0],
+            )
+        )
+    for search_k in args.search_k:
+        p50, p99, recall = measure_queries(reader, queries, truth, exact_threshold=0, search_k=search_k)
+        rows.append(
+            Row(
+                **common,
+                mode="annoy+rerank",
+                search_k=search_k,
+                p50_ms=p50,
+                p99_ms=p99,
+                recall=recall,
+                rss_mb=rss_mb()[0],
+            )
+        )
+    for row in rows:
+        print(row.markdown(), flush=True)
+    del reader
+    shutil.rmtree(build_path(workdir, manifest.version))
+    return rows
+
+
+def bench_size(args, n: int, workdir: Path) -> list[Row]:
+    dim = args.large_dim if n >= args.large_size else args.dim
+    started = time.perf_counter()
+    vectors = clustered_unit_vectors(n, dim, per_cluster=args.per_cluster, seed=args.seed)
+    queries = clustered_unit_vectors(n + args.queries, dim, per_cluster=args.per_cluster, seed=args.seed)[n:]
+    truth = exact_top_k(vectors, queries, K)
+    print(
+        f"<!-- n={n:,} dim={dim}: data + exact truth in {time.perf_counter() - started:.1f}s -->", flush=True
+    )
+    rows = []
+    for trees in args.trees:
+        for pca_dim in [0, *([args.pca] if 0 < args.pca < dim else [])]:
+            rows += bench_one(args, workdir, vectors, queries, truth, trees, pca_dim)
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ints = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=ints, default=[10_000, 100_000], help="catalog sizes, comma-separated"
+    )
+    parser.add_argument("--dim", type=int, default=2048, help="vector dimension (ResNet-50 gives 2048)")
+    parser.add_argument("--large-size", type=int, default=1_000_000, help="sizes from here use --large-dim")
+    parser.add_argument("--large-dim", type=int, default=256, help="dimension for large sizes (memory)")
+    parser.add_argument("--pca", type=int, default=256, help="also build with PCA to this dimension (0: no)")
+    parser.add_argument("--trees", type=ints, default=[50], help="Annoy tree counts to build")
+    parser.add_argument(
+        "--search-k", type=ints, default=[5_000, 10_000, 20_000, 40_000], help="search_k values"
+    )
+    parser.add_argument("--queries", type=int, default=200, help="held-out queries per size")
+    parser.add_argument("--per-cluster", type=int, default=50, help="mean points per cluster")
+    parser.add_argument("--exact-max", type=int, default=200_000, help="also time exact search up to this n")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="where builds go (default: a temp dir)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-index-"))
+    print(f"<!-- {platform.processor() or platform.machine()}, numpy {np.__version__}, {workdir} -->")
+    print(HEADER, flush=True)
+    try:
+        for n in args.sizes:
+            bench_size(args, n, workdir)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"<!-- peak RSS of the whole run: {peak_mb:,.0f} MB -->")
+
+
+if __name__ == "__main__":
+    main()
