@@ -1,15 +1,189 @@
-"""Shopper pages. Placeholder bodies until the page lands; the URL names are the contract."""
+"""Shopper pages: "shop by photo" at / and the product page.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+The page works without JavaScript: the form posts here and results are rendered on the server. With
+JavaScript, static/js/shop.js calls the JSON API instead and keeps the search in the page URL.
+"""
 
-from catalog.models import Product
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from PIL import Image
+
+from catalog import selectors as catalog_selectors
+from catalog.models import Category, Product
+from catalog.thumbnails import thumbnail_url
+from search import services
+from search.fetch import UrlFetchError, fetch_image_url
+from search.forms import PhotoSearchForm
+from search.uploads import QueryImageError, decode_query_image, read_upload
+
+PAGE_RESULTS = 24
+SIMILAR_RESULTS = 8
+CARD_THUMB_SIZE = 320
+# Query-string keys that describe a search; a shared page URL carries them.
+SHARE_KEYS = ("url", "crop", "category", "min_price", "max_price")
+
+
+@dataclass(frozen=True)
+class Card:
+    """One product card: what the results grid shows for a hit."""
+
+    product: Product
+    thumbnail: str
+    similarity: int  # percent, 0-100
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: str  # "info" or "warning": only changes the colour
+    text: str
+
+
+class SearchFailed(Exception):
+    """A search the shopper asked for could not run; the message is shown to them as is."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def shop_by_photo(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("Shop by photo: coming soon.")
+    categories = list(catalog_selectors.category_list())
+    data = request.POST if request.method == "POST" else request.GET
+    form = PhotoSearchForm(data or None, request.FILES or None, categories=categories)
+    # A POST is a search; a GET is one only when it names an image URL (a shared or reloaded search).
+    wants_search = request.method == "POST" or bool(request.GET.get("url"))
+    context = {
+        "form": form,
+        "notices": index_notices(),
+        "max_bytes": settings.SEARCH_QUERY_MAX_BYTES,
+        "searched": False,
+        "cards": [],
+        "error": "",
+        "upload_reload": request.method == "GET" and request.GET.get("photo") == "upload",
+        "share_url": "",
+    }
+    status = 200
+    if wants_search:
+        try:
+            context["cards"] = _cards(_search(form, categories))
+            context["searched"] = True
+            context["share_url"] = _share_url(request, form)
+        except SearchFailed as exc:
+            context["error"], status = exc.message, exc.status
+    return render(request, "search/shop.html", context, status=status)
 
 
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    product = get_object_or_404(Product, pk=pk, is_active=True)
-    return HttpResponse(product.name)
+    product = catalog_selectors.product_get(pk=pk)
+    if product is None or not product.is_active:
+        raise Http404("No such product.")
+    photos = list(product.images.all())
+    similar_error = ""
+    try:
+        similar = _cards(services.similar_products(product, k=SIMILAR_RESULTS))
+    except services.SearchUnavailable as exc:
+        similar, similar_error = [], str(exc) or "Similar products are unavailable right now."
+    context = {
+        "product": product,
+        "photos": [(photo, thumbnail_url(photo, 800), thumbnail_url(photo, 160)) for photo in photos],
+        "similar": similar,
+        "similar_error": similar_error,
+        "notices": index_notices(),
+    }
+    return render(request, "catalog/product_detail.html", context)
+
+
+def _search(form: PhotoSearchForm, categories: list[Category]) -> list[services.Hit]:
+    if form.is_valid():
+        form.require_photo()
+    if not form.is_valid():
+        raise SearchFailed(_form_error_text(form), 400)
+    data = form.cleaned_data
+    image = _query_image(form)
+    try:
+        return services.search_by_image(
+            image,
+            k=PAGE_RESULTS,
+            category=next((c for c in categories if c.slug == data["category"]), None),
+            min_price=data["min_price"],
+            max_price=data["max_price"],
+            crop=data["crop"],
+        )
+    except services.SearchUnavailable as exc:
+        raise SearchFailed(
+            str(exc) or "Search is unavailable right now. Please try again later.", 503
+        ) from exc
+
+
+def _query_image(form: PhotoSearchForm) -> Image.Image:
+    """Reads the photo or fetches the URL with the same limits and messages as the JSON API."""
+    data = form.cleaned_data
+    try:
+        if data["image"]:
+            raw = read_upload(data["image"], max_bytes=settings.SEARCH_QUERY_MAX_BYTES)
+        else:
+            raw = fetch_image_url(data["url"])
+        return decode_query_image(raw)
+    except (QueryImageError, UrlFetchError) as exc:
+        raise SearchFailed(exc.message, exc.status_code) from exc
+
+
+def _form_error_text(form: PhotoSearchForm) -> str:
+    messages = list(form.non_field_errors())
+    for name, errors in form.errors.items():
+        if name != "__all__":
+            messages += [f"{form.fields[name].label}: {error}" for error in errors]
+    return " ".join(messages)
+
+
+def _cards(hits: list[services.Hit]) -> list[Card]:
+    return [
+        Card(
+            product=hit.product,
+            thumbnail=thumbnail_url(hit.image, CARD_THUMB_SIZE),
+            similarity=round(max(0.0, min(1.0, hit.score)) * 100),
+        )
+        for hit in hits
+    ]
+
+
+def _share_url(request: HttpRequest, form: PhotoSearchForm) -> str:
+    """A link that re-runs this search: only possible when the photo came from a URL."""
+    if not form.cleaned_data.get("url"):
+        return ""
+    params = {key: form.data.get(key, "") for key in SHARE_KEYS}
+    query = urlencode({key: value for key, value in params.items() if value})
+    return request.build_absolute_uri(f"{request.path}?{query}")
+
+
+def index_notices() -> list[Notice]:
+    """Plain-language banners for a search that is not running at full quality."""
+    status = services.index_status()
+    notices = []
+    if status.model_error:
+        notices.append(Notice("warning", f"Search by photo is unavailable: {status.model_error}"))
+    elif status.untrained:
+        notices.append(Notice("warning", "Search uses an untrained test model: results are not meaningful."))
+    elif status.fallback:
+        notices.append(
+            Notice(
+                "info",
+                f"Search is running on a fallback model ({status.name}) instead of {status.requested}, "
+                "so matches may be less accurate.",
+            )
+        )
+    state_text = {
+        "empty": "The shop's photo index is empty: no products can be found by photo yet.",
+        "building": "The photo index is being rebuilt: some products may be missing from results.",
+        "stale": "Recently added products are still being indexed.",
+        "model-mismatch": "The photo index was built with a different model and must be rebuilt: "
+        "results may be missing until then.",
+    }
+    if status.state in state_text:
+        notices.append(Notice("warning", state_text[status.state]))
+    return notices

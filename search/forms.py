@@ -1,0 +1,53 @@
+"""The shopper's search form: what the no-JavaScript page posts, and what a shared page URL carries."""
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django import forms
+
+from catalog.models import Category
+from catalog.selectors import category_label
+from search.uploads import parse_crop
+
+Crop = tuple[float, float, float, float]
+
+
+class PhotoSearchForm(forms.Form):
+    # A plain FileField: the photo is read and decoded by search.uploads, which applies the query limits
+    # and words the errors the same way as the JSON API.
+    image = forms.FileField(required=False, label="Photo")
+    url = forms.URLField(required=False, label="Image URL", assume_scheme="https", max_length=2000)
+    category = forms.ChoiceField(required=False, label="Category")
+    min_price = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Min price")
+    max_price = forms.DecimalField(required=False, min_value=0, decimal_places=2, label="Max price")
+    crop = forms.CharField(required=False, max_length=100, label="Crop (x,y,w,h as fractions)")
+
+    def __init__(self, *args, categories: Iterable[Category] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(category.slug, category_label(category)) for category in categories]
+        self.fields["category"].choices = [("", "All categories"), *sorted(choices, key=lambda c: c[1])]
+
+    def clean_crop(self) -> Crop | None:
+        value = self.cleaned_data["crop"].strip()
+        if not value:
+            return None
+        try:
+            return parse_crop(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self) -> dict:
+        data = super().clean()
+        low: Decimal | None = data.get("min_price")
+        high: Decimal | None = data.get("max_price")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_price", "The highest price must not be below the lowest price.")
+        return data
+
+    def require_photo(self) -> None:
+        """A search needs exactly one photo source; the form alone (filters only) is valid for GET."""
+        image, url = self.cleaned_data.get("image"), self.cleaned_data.get("url")
+        if not image and not url:
+            self.add_error(None, "Choose a photo or enter an image URL to search with.")
+        elif image and url:
+            self.add_error(None, "Give either a photo or an image URL, not both.")
