@@ -171,12 +171,15 @@ def _csv_row(record: dict[str | None, str | list[str] | None], line: int) -> Imp
 
 def read_folder_rows(images_dir: Path) -> list[ImportRow]:
     """One row per photo under ``images_dir`` (sorted, hidden files skipped), numbered from 1."""
+    # The shop's own stored photos may sit inside the tree (e.g. importing var/): never re-import them.
+    media_root = Path(settings.MEDIA_ROOT).resolve()
     files = sorted(
         path
         for path in images_dir.rglob("*")
         if path.is_file()
         and path.suffix.lower() in IMAGE_SUFFIXES
         and not any(part.startswith(".") for part in path.relative_to(images_dir).parts)
+        and not path.resolve().is_relative_to(media_root)
     )
     return [_folder_row(number, path.relative_to(images_dir)) for number, path in enumerate(files, start=1)]
 
@@ -202,7 +205,7 @@ def name_from_filename(stem: str) -> str:
 
 def folder_sku(relative: Path) -> str:
     """A stable SKU from the photo's path: tools/hammers/claw-hammer_2.jpg -> tools-hammers-claw-hammer-2."""
-    base = slugify(relative.with_suffix("").as_posix().replace("/", "-")) or "item"
+    base = slugify(re.sub(r"[/_\s]+", "-", relative.with_suffix("").as_posix())) or "item"
     if len(base) <= _SKU_MAX:
         return base
     digest = hashlib.sha1(relative.as_posix().encode()).hexdigest()[:8]  # noqa: S324 (a name, not security)
