@@ -37,8 +37,10 @@ class BuildFailed(Exception):
     """The build cannot produce an index (e.g. nothing to index); the message is stored on the build."""
 
 
-def index_build_request() -> IndexBuild:
-    """Asks for a rebuild; coalesces with a queued build so at most one is waiting."""
+def index_build_request(*, enqueue: bool = True) -> IndexBuild:
+    """Asks for a rebuild; coalesces with a queued build so at most one is waiting.
+
+    enqueue=False is for callers that run the build inline right after (the build_index command)."""
     with transaction.atomic():
         _lock_builds()
         _expire_lost_builds()
@@ -46,7 +48,7 @@ def index_build_request() -> IndexBuild:
         if queued is not None:
             return queued
         build = IndexBuild.objects.create(status=IndexBuild.Status.QUEUED)
-        if not IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).exists():
+        if enqueue and not IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).exists():
             _enqueue(build)
         # Otherwise the running build enqueues this follow-up when it ends.
         return build

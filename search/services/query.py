@@ -92,7 +92,10 @@ def _query_picture(image: Image.Image | bytes, crop) -> Image.Image:
     from search.embedding import crop_fraction, load_image
 
     if isinstance(image, bytes | bytearray):
-        picture = load_image(io.BytesIO(image), max_pixels=settings.SEARCH_QUERY_MAX_PIXELS)
+        # Decode like catalog photos are decoded (JPEG draft scaling), so the very same photo scores 1.0;
+        # a crop keeps full resolution: it is scaled up afterwards.
+        draft = None if crop else settings.SEARCH_RESIZE
+        picture = load_image(io.BytesIO(image), max_pixels=settings.SEARCH_QUERY_MAX_PIXELS, draft_size=draft)
     else:
         picture = image if image.mode == "RGB" else image.convert("RGB")
     return crop_fraction(picture, crop) if crop else picture
