@@ -1,4 +1,25 @@
-from django.urls import path  # noqa: F401
+"""/api/v1/: the JSON API, its OpenAPI schema and offline interactive docs."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from search.api import products, views
 
 app_name = "api"
-urlpatterns: list = []
+urlpatterns = [
+    path("search/", views.SearchView.as_view(), name="search"),
+    path("products/", products.ProductListView.as_view(), name="product-list"),
+    path("products/<int:pk>/", products.ProductDetailView.as_view(), name="product-detail"),
+    path("products/<int:pk>/similar/", views.SimilarProductsView.as_view(), name="product-similar"),
+    path("products/<int:pk>/images/", products.ProductImageListView.as_view(), name="product-image-list"),
+    path(
+        "products/<int:pk>/images/<int:image_id>/",
+        products.ProductImageDetailView.as_view(),
+        name="product-image-detail",
+    ),
+    path("categories/", views.CategoryListView.as_view(), name="category-list"),
+    path("index/status/", views.IndexStatusView.as_view(), name="index-status"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]

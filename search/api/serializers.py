@@ -1,0 +1,285 @@
+"""API serializers: input ones validate what clients send, output ones shape what we answer.
+
+They are separate and uniquely named so the OpenAPI schema describes requests and responses exactly.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import Category, Product, ProductImage
+from search.uploads import parse_crop
+
+THUMBNAIL_SIZE = 320
+K_MAX = 100
+K_DEFAULT = 12
+PRICE = {"max_digits": 12, "decimal_places": 2, "min_value": Decimal(0)}
+
+
+def _absolute(request: Any, url: str) -> str:
+    return request.build_absolute_uri(url) if request is not None else url
+
+
+# --- shared input pieces --------------------------------------------------------------------
+@extend_schema_field(OpenApiTypes.STR)
+class CropField(serializers.Field):
+    """A crop box: "x,y,w,h" in a form field or query string, or {"x","y","w","h"} in JSON."""
+
+    default_error_messages = {"invalid": "{message}"}
+
+    def to_internal_value(self, data: Any) -> tuple[float, float, float, float] | None:
+        try:
+            return parse_crop(data)
+        except ValueError as exc:
+            self.fail("invalid", message=str(exc))
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class CropInputSerializer(serializers.Serializer):
+    """The JSON form of a crop box, in fractions of the image (x + w <= 1, y + h <= 1)."""
+
+    x = serializers.FloatField(min_value=0, max_value=1)
+    y = serializers.FloatField(min_value=0, max_value=1)
+    w = serializers.FloatField(min_value=0, max_value=1)
+    h = serializers.FloatField(min_value=0, max_value=1)
+
+
+@extend_schema_field(CropInputSerializer)
+class CropObjectField(CropField):
+    """JSON crop: documented as an object; "x,y,w,h" is accepted too."""
+
+
+class PriceRangeMixin(serializers.Serializer):
+    category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all(), required=False, allow_null=True
+    )
+    min_price = serializers.DecimalField(**PRICE, required=False)
+    max_price = serializers.DecimalField(**PRICE, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"max_price": ["max_price must not be below min_price."]})
+        return attrs
+
+
+class SearchOptionsInputSerializer(PriceRangeMixin):
+    k = serializers.IntegerField(min_value=1, max_value=K_MAX, default=K_DEFAULT)
+
+
+class SearchUploadInputSerializer(SearchOptionsInputSerializer):
+    """multipart/form-data search: the photo as a file (crop as "x,y,w,h")."""
+
+    image = serializers.FileField(help_text="The query photo (JPEG, PNG, WebP, GIF, BMP or TIFF).")
+    crop = CropField(required=False, allow_null=True, help_text='"x,y,w,h" as fractions of the image.')
+
+
+class SearchJsonInputSerializer(SearchOptionsInputSerializer):
+    """application/json search: a photo URL or a base64 photo (optionally a data: URL)."""
+
+    url = serializers.URLField(required=False, max_length=2048, help_text="http(s) URL of a photo.")
+    image = serializers.CharField(
+        required=False, trim_whitespace=True, help_text="The photo, base64-encoded (a data: URL is accepted)."
+    )
+    crop = CropObjectField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if bool(attrs.get("url")) == bool(attrs.get("image")):
+            raise serializers.ValidationError({"image": ["Send exactly one of `image` (base64) or `url`."]})
+        return attrs
+
+
+class SimilarInputSerializer(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=K_MAX, default=K_DEFAULT)
+
+
+class ProductFilterInputSerializer(PriceRangeMixin):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class ProductCreateInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0))
+    currency = serializers.CharField(min_length=3, max_length=3, required=False)
+    category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all(), required=False, allow_null=True
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    is_active = serializers.BooleanField(required=False, default=True)
+
+    def validate_currency(self, value: str) -> str:
+        return value.upper()
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        attrs = super().to_internal_value(data)
+        if not self.partial:
+            attrs.setdefault("currency", settings.CATALOG_DEFAULT_CURRENCY)
+            attrs.setdefault("category", None)
+        return attrs
+
+
+class ProductUpdateInputSerializer(ProductCreateInputSerializer):
+    """PATCH: any subset of the product's fields."""
+
+
+class ProductImageUploadInputSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="The product photo.")
+    display_order = serializers.IntegerField(min_value=0, required=False)
+
+
+# --- output ---------------------------------------------------------------------------------
+class CategoryRefOutputSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class CategoryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    parent = serializers.CharField(source="parent.slug", allow_null=True, help_text="Parent category slug.")
+    product_count = serializers.IntegerField(help_text="Active products directly in this category.")
+
+
+def _thumbnail(request: Any, image: ProductImage | None) -> str | None:
+    from catalog.thumbnails import thumbnail_url
+
+    return _absolute(request, thumbnail_url(image, THUMBNAIL_SIZE)) if image is not None else None
+
+
+class ProductImageOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    display_order = serializers.IntegerField()
+
+    def get_url(self, image: ProductImage) -> str:
+        return _absolute(self.context.get("request"), image.image.url)
+
+    def get_thumbnail_url(self, image: ProductImage) -> str:
+        return _thumbnail(self.context.get("request"), image)
+
+
+class ProductOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
+    category = CategoryRefOutputSerializer(allow_null=True)
+    url = serializers.SerializerMethodField(help_text="The product page.")
+    thumbnail_url = serializers.SerializerMethodField(help_text="Thumbnail of the main photo.")
+
+    def get_url(self, product: Product) -> str:
+        return _absolute(self.context.get("request"), product.get_absolute_url())
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail_url(self, product: Product) -> str | None:
+        return _thumbnail(self.context.get("request"), product.primary_image)
+
+
+class ProductDetailOutputSerializer(ProductOutputSerializer):
+    description = serializers.CharField()
+    is_active = serializers.BooleanField()
+    images = ProductImageOutputSerializer(many=True, source="images.all")
+
+
+class SearchHitOutputSerializer(serializers.Serializer):
+    product = ProductOutputSerializer()
+    score = serializers.FloatField(help_text="Similarity in [0, 1]; 1 is the same picture.")
+    matched_image = ProductImageOutputSerializer(source="image", help_text="The product photo that matched.")
+
+
+class ModelInfoOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    fingerprint = serializers.CharField()
+    pretrained = serializers.BooleanField()
+    fallback = serializers.BooleanField()
+    untrained = serializers.BooleanField()
+    weights_source = serializers.CharField()
+
+
+class SearchResultOutputSerializer(serializers.Serializer):
+    results = SearchHitOutputSerializer(many=True)
+    model = ModelInfoOutputSerializer()
+    timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class SimilarOutputSerializer(serializers.Serializer):
+    product = ProductOutputSerializer()
+    results = SearchHitOutputSerializer(many=True)
+    model = ModelInfoOutputSerializer()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class ImageCreateOutputSerializer(serializers.Serializer):
+    image = ProductImageOutputSerializer()
+    created = serializers.BooleanField(help_text="False when the product already had this exact photo.")
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ImageFailureOutputSerializer(serializers.Serializer):
+    image_id = serializers.IntegerField()
+    product_id = serializers.IntegerField()
+    product_sku = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class BuildSummaryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True)
+    version = serializers.CharField()
+    status = serializers.CharField()
+    fingerprint = serializers.CharField()
+    fingerprint_matches = serializers.BooleanField()
+    built_at = serializers.DateTimeField(allow_null=True)
+    vectors = serializers.IntegerField()
+    dim = serializers.IntegerField()
+    params = serializers.DictField()
+    size_bytes = serializers.IntegerField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+
+
+class IndexStatusOutputSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The model in use (empty when none could be loaded).")
+    requested = serializers.CharField()
+    fingerprint = serializers.CharField()
+    pretrained = serializers.BooleanField()
+    fallback = serializers.BooleanField()
+    untrained = serializers.BooleanField()
+    weights_source = serializers.CharField()
+    dim = serializers.IntegerField()
+    model_error = serializers.CharField()
+    products = serializers.IntegerField(help_text="Active products.")
+    images = serializers.IntegerField()
+    embedded = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    recent_failures = ImageFailureOutputSerializer(many=True)
+    current_build = BuildSummaryOutputSerializer(allow_null=True)
+    running_build = BuildSummaryOutputSerializer(allow_null=True)
+    last_error = serializers.CharField()
+    exact_fallback = serializers.BooleanField()
+    state = serializers.ChoiceField(choices=["empty", "building", "ready", "stale", "model-mismatch"])

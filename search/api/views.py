@@ -1,0 +1,168 @@
+"""The JSON API's search side: search by photo, similar products, categories, index status.
+
+Views parse and format; catalog selectors and search services do the work. Products (public reads,
+token-only writes) are in search.api.products.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from PIL import Image
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.selectors import category_list
+from search.api import serializers as s
+from search.api.openapi import errors
+from search.api.products import active_product
+from search.api.throttling import SearchAnonThrottle
+from search.fetch import fetch_image_url
+from search.query_photos import query_photo_keep
+from search.services import index_status, search_by_image, similar_products
+from search.services.state import current_embedder
+from search.uploads import check_content_length, decode_base64_image, decode_query_image, read_upload
+
+
+def model_info(embedder: Any) -> dict[str, Any]:
+    fields = ("name", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
+    return {name: getattr(embedder, name) for name in fields}
+
+
+def model_warnings(embedder: Any) -> list[str]:
+    """Said in every answer: a fallback or untrained model changes what the results are worth."""
+    if embedder.untrained:
+        return [
+            f"The model ({embedder.name}) has untrained, random weights (SEARCH_UNTRAINED): "
+            "results are not meaningful."
+        ]
+    if embedder.fallback:
+        return [
+            f"Using {embedder.name}, the offline ImageNet-trained fallback, because the weights of "
+            f"{embedder.requested} are not available."
+        ]
+    return []
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SearchView(APIView):
+    """POST /api/v1/search/: products that look like a photo (upload, base64 or URL)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [SearchAnonThrottle]
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="search_by_photo",
+        summary="Find products that look like a photo",
+        description=(
+            "Send the photo as multipart `image`, or JSON with `url` (http/https) or base64 `image`. "
+            "`k`, `category`, `min_price`, `max_price` and `crop` may also be given in the query string. "
+            "`model` and `warnings` say when a fallback or untrained model answered."
+        ),
+        request={
+            "multipart/form-data": s.SearchUploadInputSerializer,
+            "application/json": s.SearchJsonInputSerializer,
+        },
+        responses={200: s.SearchResultOutputSerializer, **errors(400, 413, 415, 429, 503)},
+    )
+    def post(self, request: Request) -> Response:
+        # Before request.data is touched: the body has not been read yet.
+        check_content_length(request.META, max_bytes=settings.SEARCH_QUERY_MAX_BYTES)
+        attrs = self._input(request)
+        timings: dict[str, float] = {}
+        picture = self._picture(attrs, timings)
+        query_photo_keep(picture)
+        hits = search_by_image(
+            picture,
+            k=attrs["k"],
+            category=attrs.get("category"),
+            min_price=attrs.get("min_price"),
+            max_price=attrs.get("max_price"),
+            crop=attrs.get("crop"),
+            timings=timings,
+        )
+        embedder = current_embedder()
+        body = {
+            "results": hits,
+            "model": model_info(embedder),
+            "timings": {name: round(ms, 2) for name, ms in timings.items()},
+            "warnings": model_warnings(embedder),
+        }
+        return Response(s.SearchResultOutputSerializer(body, context={"request": request}).data)
+
+    def _input(self, request: Request) -> dict[str, Any]:
+        body = request.data
+        body = body.dict() if hasattr(body, "getlist") else body  # a form's QueryDict: one value each
+        if not isinstance(body, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        multipart = request.content_type.startswith("multipart/")
+        serializer = s.SearchUploadInputSerializer if multipart else s.SearchJsonInputSerializer
+        return validated(serializer, {**request.query_params.dict(), **body})
+
+    def _picture(self, attrs: dict[str, Any], timings: dict[str, float]) -> Image.Image:
+        max_bytes = settings.SEARCH_QUERY_MAX_BYTES
+        started = time.perf_counter()
+        if attrs.get("url"):
+            data = fetch_image_url(attrs["url"])
+        elif isinstance(attrs["image"], str):
+            data = decode_base64_image(attrs["image"], max_bytes=max_bytes)
+        else:
+            data = read_upload(attrs["image"], max_bytes=max_bytes)
+        timings["read"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        picture = decode_query_image(data)
+        timings["validate"] = (time.perf_counter() - started) * 1000
+        return picture
+
+
+class SimilarProductsView(APIView):
+    """GET /api/v1/products/{id}/similar/?k=: products whose photos look like this one's."""
+
+    throttle_classes = [SearchAnonThrottle]
+
+    @extend_schema(
+        operation_id="products_similar",
+        parameters=[OpenApiParameter("k", int, description="How many (1-100, default 12).")],
+        responses={200: s.SimilarOutputSerializer, **errors(400, 404, 429, 503)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        k = validated(s.SimilarInputSerializer, request.query_params.dict())["k"]
+        product = active_product(pk)
+        hits = similar_products(product, k=k)
+        embedder = current_embedder()
+        body = {
+            "product": product,
+            "results": hits,
+            "model": model_info(embedder),
+            "warnings": model_warnings(embedder),
+        }
+        return Response(s.SimilarOutputSerializer(body, context={"request": request}).data)
+
+
+class CategoryListView(APIView):
+    """GET /api/v1/categories/: every category with its count of active products."""
+
+    @extend_schema(operation_id="categories_list", responses={200: s.CategoryOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(s.CategoryOutputSerializer(category_list(), many=True).data)
+
+
+class IndexStatusView(APIView):
+    """GET /api/v1/index/status/: the model, embedding progress and the serving index build."""
+
+    @extend_schema(operation_id="index_status", responses={200: s.IndexStatusOutputSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(s.IndexStatusOutputSerializer(index_status()).data)
