@@ -203,6 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "search_anon": os.environ.get("SEARCH_ANON_RATE", "30/minute"),
     },
+    # One error shape for the whole API: {"detail", "code"} (+ "errors" for invalid fields).
+    "EXCEPTION_HANDLER": "search.api.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "shop_search API",
