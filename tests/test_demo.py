@@ -151,6 +151,7 @@ def test_load_demo_twice_does_not_duplicate_anything(loaded_demo):
         in second.stdout
     )
     assert f"0 embedded, {before['images']} already done" in second.stdout
+    assert re.search(r"Index \S+ is up to date: \d+ vectors", second.stdout), second.stdout
     assert "An admin user exists already" in second.stdout
     assert catalog_counts(var_dir) == before
 

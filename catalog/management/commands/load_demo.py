@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from catalog.models import ProductImage
 from catalog.services import ImportFileError, catalog_import
 
 DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "demo"
@@ -59,13 +60,21 @@ class Command(BaseCommand):
         self.stdout.write(f"Embedding photos with {_describe_model(embedder)} ...")
         with tqdm(desc="embed", unit="photo", disable=None) as bar:
             summary = catalog_embed_pending(progress=_bar_update3(bar), schedule_build=False)
+        total = ProductImage.objects.count()
         self.stdout.write(
-            f"Photos: {summary.embedded} embedded, {summary.skipped} already done, {summary.failed} failed."
+            f"Photos: {summary.embedded} embedded, {total - summary.embedded - summary.failed} already done, "
+            f"{summary.failed} failed."
         )
 
     def _build_index(self) -> None:
         from search.services.builds import index_build_request, index_build_run
+        from search.services.status import index_status
 
+        status = index_status()
+        if status.state == "ready" and status.current_build is not None:
+            current = status.current_build
+            self.stdout.write(f"Index {current.version} is up to date: {current.vectors} vectors.")
+            return
         build = index_build_request()
         with tqdm(desc="index", unit="vector", disable=None) as bar:
             build = index_build_run(build_id=build.pk, progress=_bar_update3(bar))
