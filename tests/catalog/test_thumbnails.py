@@ -1,0 +1,59 @@
+"""Thumbnails: made once per photo content and size, upright, cached under MEDIA_ROOT/thumbs."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from catalog.services import product_image_create
+from catalog.thumbnails import thumbnail_url
+
+
+@pytest.mark.django_db
+def test_thumbnail_is_generated_once_and_cached(product, photo_bytes, settings):
+    image = product_image_create(
+        product=product, file=ContentFile(photo_bytes("apple.jpg"), name="a.jpg")
+    ).image
+
+    url = thumbnail_url(image, size=128)
+
+    path = Path(settings.MEDIA_ROOT) / "thumbs" / "128" / f"{image.sha256}.jpg"
+    assert url == f"/media/thumbs/128/{image.sha256}.jpg"
+    with Image.open(path) as thumb:
+        assert thumb.format == "JPEG" and max(thumb.size) == 128
+    stamp = path.stat().st_mtime_ns
+    assert thumbnail_url(image, size=128) == url
+    assert path.stat().st_mtime_ns == stamp  # served from the cache, not made again
+    assert list(path.parent.glob("*.part")) == []
+
+
+@pytest.mark.django_db
+def test_thumbnail_of_rotated_transparent_photo_is_upright_on_white(product, settings):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated: 100 wide, 200 high
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 100), (0, 0, 255)).save(buf, "JPEG", exif=exif)
+    rotated = product_image_create(product=product, file=ContentFile(buf.getvalue())).image
+    buf = io.BytesIO()
+    Image.new("RGBA", (50, 50), (0, 0, 0, 0)).save(buf, "PNG")
+    clear = product_image_create(product=product, file=ContentFile(buf.getvalue())).image
+
+    with Image.open(Path(settings.MEDIA_ROOT) / thumbnail_url(rotated, 64).removeprefix("/media/")) as thumb:
+        assert thumb.size == (32, 64)
+    with Image.open(Path(settings.MEDIA_ROOT) / thumbnail_url(clear, 64).removeprefix("/media/")) as thumb:
+        assert thumb.getpixel((10, 10)) == (255, 255, 255)
+
+
+@pytest.mark.django_db
+def test_thumbnail_falls_back_to_the_photo_when_its_file_is_gone(product, photo_bytes):
+    image = product_image_create(product=product, file=ContentFile(photo_bytes("cup.webp"))).image
+    Path(image.image.path).unlink()
+
+    assert thumbnail_url(image) == image.image.url
+
+
+def test_thumbnail_size_is_bounded():
+    with pytest.raises(ValueError, match="between 16 and 1024"):
+        thumbnail_url(None, size=5000)
