@@ -62,7 +62,9 @@ def test_list_query_count_does_not_grow_with_products(admin_client, catalog_stat
     with CaptureQueriesContext(connection) as before:
         admin_client.get(CHANGELIST)
     for index, photo in enumerate(["orange.jpg", "hammer2.webp", "box_in_scene.png"]):
-        extra = product_create(sku=f"EXT-{index}", name=f"Extra {index}", price="1.00", currency="EUR", category=None)
+        extra = product_create(
+            sku=f"EXT-{index}", name=f"Extra {index}", price="1.00", currency="EUR", category=None
+        )
         product_image_create(product=extra, file=photo_bytes(photo), original_name=photo)
     admin_client.get(CHANGELIST)  # thumbnails of the new photos
     with CaptureQueriesContext(connection) as after:
@@ -87,7 +89,9 @@ def test_index_status_filter(admin_client, catalog_states, state, expected):
 
 def test_category_active_filters_and_sku_search(admin_client, catalog_states):
     kitchen = catalog_states["CUP-1"].category
-    by_category = changelist_rows(admin_client.get(CHANGELIST, {"category__id__exact": kitchen.pk}).content.decode())
+    by_category = changelist_rows(
+        admin_client.get(CHANGELIST, {"category__id__exact": kitchen.pk}).content.decode()
+    )
     assert set(by_category) == {"CUP-1", "PAN-1"}
     Product.objects.filter(sku="PAN-1").update(is_active=False)
     inactive = changelist_rows(admin_client.get(CHANGELIST, {"is_active__exact": "0"}).content.decode())
@@ -155,7 +159,9 @@ def test_change_page_shows_visually_similar_products_with_links(admin_client, sh
 
 def _post_photo(admin_client, product, name: str, data: bytes):
     upload = SimpleUploadedFile(name, data)
-    form = product_form_data(product, **{"images-1-upload" if product.images.exists() else "images-0-upload": upload})
+    form = product_form_data(
+        product, **{"images-1-upload" if product.images.exists() else "images-0-upload": upload}
+    )
     return admin_client.post(change_url(product), form, follow=True)
 
 
@@ -181,7 +187,9 @@ def test_inline_refuses_a_file_that_is_not_a_photo(admin_client, product):
     assert product.images.count() == 0
 
 
-def test_inline_warns_with_a_link_when_another_product_has_the_same_photo(admin_client, shop_catalog, photo_bytes):
+def test_inline_warns_with_a_link_when_another_product_has_the_same_photo(
+    admin_client, shop_catalog, photo_bytes
+):
     copy = product_create(sku="HAM-9", name="Hammer copy", price="1.00", currency="EUR", category=None)
     response = _post_photo(admin_client, copy, "hammer.webp", photo_bytes("hammer1.webp"))
     warnings = [m for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
