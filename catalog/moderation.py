@@ -23,8 +23,8 @@ from catalog.models import FlaggedImage, Product, ProductImage
 
 logger = logging.getLogger(__name__)
 
-# Bits set in each byte value: popcount for a whole array of 64-bit hashes at once.
-_BITS_IN_BYTE = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
+# Rows compared at once: bounds the memory of the pairwise blocks (BLOCK x n) for big catalogs.
+BLOCK = 512
 
 
 @dataclass
@@ -66,8 +66,15 @@ def _hash_array(hashes: Iterable[str]) -> np.ndarray:
 
 
 def _distances(one: int | np.uint64, many: np.ndarray) -> np.ndarray:
-    xor = np.bitwise_xor(many, np.uint64(one))
-    return _BITS_IN_BYTE[xor.view(np.uint8)].reshape(-1, 8).sum(axis=1)
+    return np.bitwise_count(np.bitwise_xor(many, np.uint64(one)))
+
+
+def _close_pairs(start: int, keep: np.ndarray) -> Iterable[tuple[int, int]]:
+    """(i, j) with i < j for the True cells of a block of rows starting at ``start``."""
+    rows, cols = np.nonzero(keep)
+    rows = rows + start
+    upper = cols > rows
+    return zip(rows[upper].tolist(), cols[upper].tolist(), strict=True)
 
 
 def near_duplicate_groups(
@@ -98,28 +105,29 @@ def near_duplicate_groups(
 def _phash_pairs(images: list[ProductImage], max_distance: int) -> Iterable[tuple[int, int]]:
     hashed = [index for index, image in enumerate(images) if image.phash]
     hashes = _hash_array(images[index].phash for index in hashed)
-    for row, index in enumerate(hashed[:-1]):
-        close = np.nonzero(_distances(hashes[row], hashes[row + 1 :]) <= max_distance)[0]
-        for offset in close:
-            yield index, hashed[row + 1 + int(offset)]
+    for start in range(0, len(hashed), BLOCK):
+        block = np.bitwise_count(np.bitwise_xor(hashes[start : start + BLOCK, None], hashes[None, :]))
+        for a, b in _close_pairs(start, block <= max_distance):
+            yield hashed[a], hashed[b]
 
 
 def _embedding_pairs(position: dict[int, int], min_similarity: float) -> Iterable[tuple[int, int]]:
     from search.models import ImageEmbedding
 
-    rows = ImageEmbedding.objects.filter(status=ImageEmbedding.Status.DONE, image_id__in=list(position))
+    rows = ImageEmbedding.objects.filter(status=ImageEmbedding.Status.DONE, vector__isnull=False)
     by_model: dict[str, list[tuple[int, bytes]]] = {}
-    for image_id, fingerprint, vector in rows.values_list("image_id", "fingerprint", "vector"):
-        by_model.setdefault(fingerprint, []).append((position[image_id], bytes(vector)))
+    for image_id, fingerprint, vector in rows.values_list("image_id", "fingerprint", "vector").iterator():
+        if image_id in position:
+            by_model.setdefault(fingerprint, []).append((position[image_id], bytes(vector)))
     for members in by_model.values():
         if len(members) < 2:
             continue
         matrix = np.stack([np.frombuffer(vector, dtype="<f4") for _, vector in members])
         matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        for row in range(len(members) - 1):
-            scores = matrix[row + 1 :] @ matrix[row]
-            for offset in np.nonzero(scores >= min_similarity)[0]:
-                yield members[row][0], members[row + 1 + int(offset)][0]
+        for start in range(0, len(members), BLOCK):
+            scores = matrix[start : start + BLOCK] @ matrix.T
+            for a, b in _close_pairs(start, scores >= min_similarity):
+                yield members[a][0], members[b][0]
 
 
 def _collect_groups(
