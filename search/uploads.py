@@ -71,7 +71,7 @@ def read_upload(file: IO[bytes], *, max_bytes: int) -> bytes:
     declared = getattr(file, "size", None)
     if declared is not None and declared > max_bytes:
         raise _too_large(max_bytes)
-    if hasattr(file, "seek"):
+    if getattr(file, "seekable", lambda: False)():
         file.seek(0)
     buf = bytearray()
     chunks = file.chunks(CHUNK_SIZE) if hasattr(file, "chunks") else iter(lambda: file.read(CHUNK_SIZE), b"")

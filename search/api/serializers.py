@@ -78,7 +78,10 @@ class SearchOptionsInputSerializer(PriceRangeMixin):
 class SearchUploadInputSerializer(SearchOptionsInputSerializer):
     """multipart/form-data search: the photo as a file (crop as "x,y,w,h")."""
 
-    image = serializers.FileField(help_text="The query photo (JPEG, PNG, WebP, GIF, BMP or TIFF).")
+    # Empty files reach search.uploads, which answers them with the same code as the page ("empty").
+    image = serializers.FileField(
+        allow_empty_file=True, help_text="The query photo (JPEG, PNG, WebP, GIF, BMP or TIFF)."
+    )
     crop = CropField(required=False, allow_null=True, help_text='"x,y,w,h" as fractions of the image.')
 
 
