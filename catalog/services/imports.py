@@ -123,7 +123,7 @@ def read_csv_rows(csv_path: Path) -> list[ImportRow]:
         raise ImportFileError(f"The CSV file {csv_path} does not exist.")
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+            reader = csv.DictReader(handle, delimiter=_delimiter(handle))
             _check_header(reader.fieldnames, csv_path)
             # Line numbers as a spreadsheet shows them: the header is line 1.
             return [_csv_row(record, reader.line_num) for record in reader]
@@ -131,6 +131,13 @@ def read_csv_rows(csv_path: Path) -> list[ImportRow]:
         raise ImportFileError(f"{csv_path.name} is not UTF-8 text (save it as CSV UTF-8).") from exc
     except csv.Error as exc:
         raise ImportFileError(f"{csv_path.name} is not a valid CSV file ({exc}).") from exc
+
+
+def _delimiter(handle) -> str:
+    """ "," normally; ";" for files saved by spreadsheets in locales where the comma is the decimal mark."""
+    header = handle.readline()
+    handle.seek(0)
+    return ";" if header.count(";") > header.count(",") else ","
 
 
 def _check_header(fieldnames: list[str] | None, csv_path: Path) -> None:

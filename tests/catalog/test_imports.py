@@ -204,3 +204,16 @@ def test_missing_folder_or_csv_is_an_import_error(tmp_path):
         catalog_import(csv_path=None, images_dir=tmp_path / "nope")
     with pytest.raises(ImportFileError, match="nope.csv does not exist"):
         catalog_import(csv_path=tmp_path / "nope.csv", images_dir=PHOTOS)
+
+
+@pytest.mark.django_db
+def test_spreadsheet_csv_with_bom_semicolons_and_decimal_comma(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        "\ufeffsku;name;category;price;description;image\nCUP;Cup;Kitchen;3,50;;cup.webp|pan.webp\n".encode()
+    )
+
+    report = catalog_import(csv_path=path, images_dir=PHOTOS)
+
+    assert (report.created, report.images_added, report.errors) == (1, 2, [])
+    assert Product.objects.get(sku="CUP").price == Decimal("3.50")
