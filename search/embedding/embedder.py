@@ -136,19 +136,13 @@ class Embedder:
         """The (3, H, W) model input for an RGB image."""
         return self.preprocessing(image)
 
-    @property
-    def draft_size(self) -> int:
-        """Smallest side a JPEG may be DCT-scaled to before the resize.
-
-        1.5x the resize: DCT scaling is sharper than the antialiased resize, and a draft landing right
-        on the resize size moved vectors measurably (cosine ~0.94 to the full decode); with this
-        margin they match the full decode (>= 0.999) and a 4000x3000 photo still decodes ~6x faster.
-        """
-        return self.preprocessing.resize * 3 // 2
-
     def load_and_prepare(self, source: ImageSource, *, max_pixels: int) -> torch.Tensor:
-        """Decode (large JPEGs in draft mode, see ``draft_size``) and prepare one photo."""
-        return self.prepare(load_image(source, max_pixels=max_pixels, draft_size=self.draft_size))
+        """Decode (large JPEGs in draft mode) and prepare one photo."""
+        return self.prepare(self.load(source, max_pixels=max_pixels))
+
+    def load(self, source: ImageSource, *, max_pixels: int) -> Image.Image:
+        """Decode a photo exactly as ``load_and_prepare`` does (e.g. to crop it first)."""
+        return load_image(source, max_pixels=max_pixels, draft_size=self.preprocessing.resize)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) float32 L2-normalised vectors, computed in batches of ``batch_size``."""

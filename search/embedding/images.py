@@ -7,6 +7,7 @@ costs nothing. Formats are decided by the decoder (Pillow sniffs the bytes), nev
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from collections.abc import Callable, Collection
@@ -26,6 +27,12 @@ _WIDE_INT_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError)
 
 
+# DCT scaling is sharper than an antialiased resize: a draft landing right on the resize size moved
+# vectors measurably (cosine ~0.94 to the full decode). With 1.5x headroom they match (>= 0.999)
+# and a 4000x3000 JPEG still decodes ~6x faster.
+DRAFT_MARGIN = 1.5
+
+
 class ImageDecodeError(ValueError):
     """The file is not an image we can read (empty, truncated, text, unsupported format)."""
 
@@ -43,8 +50,9 @@ def load_image(
 ) -> Image.Image:
     """Decode ``source`` into an RGB image: EXIF-upright, first frame, alpha composited on white.
 
-    ``draft_size`` lets JPEG decode at a reduced scale (DCT scaling) while keeping both sides at
-    least that many pixels: pass the preprocessing resize to make large photos 2-3x faster.
+    ``draft_size`` is the size the picture is resized to next (the preprocessing resize): a JPEG
+    then decodes at a reduced scale (DCT scaling) keeping both sides >= ``DRAFT_MARGIN`` x that,
+    which makes large photos several times faster without changing their vectors.
     ``formats`` (Pillow names, e.g. {"JPEG", "PNG"}) refuses other formats. The returned image's
     ``format`` attribute is the decoded source format. Raises ``ImageTooLarge`` or
     ``ImageDecodeError`` (both ``ValueError``) with a message fit for the user.
@@ -54,7 +62,8 @@ def load_image(
         image = _open_checked(stream, max_pixels=max_pixels, formats=formats)
         source_format = image.format
         if draft_size and source_format == "JPEG":
-            image.draft("RGB", (draft_size, draft_size))
+            side = math.ceil(draft_size * DRAFT_MARGIN)
+            image.draft("RGB", (side, side))
         try:
             image.load()
             upright = ImageOps.exif_transpose(image)

@@ -122,7 +122,7 @@ def test_draft_decoded_large_jpeg_embeds_like_the_full_decode(embedder, photo_pa
     big.save(buf, format="JPEG", quality=92)
     full = embedder.prepare(load_image(buf.getvalue(), max_pixels=LIMIT))
     draft = embedder.load_and_prepare(buf.getvalue(), max_pixels=LIMIT)
-    assert load_image(buf.getvalue(), max_pixels=LIMIT, draft_size=embedder.draft_size).width < 2400
+    assert load_image(buf.getvalue(), max_pixels=LIMIT, draft_size=embedder.preprocessing.resize).width < 2400
     vectors = embedder.embed_tensor(torch.stack([full, draft]))
     assert cosine(vectors[0], vectors[1]) > 0.995
 
