@@ -205,8 +205,9 @@ def _folder_row(number: int, relative: Path) -> ImportRow:
 
 
 def name_from_filename(stem: str) -> str:
-    """ "claw-hammer_2" -> "Claw hammer 2": separators become spaces, the first letter upper case."""
-    words = " ".join(re.split(r"[-_\s]+", stem)).strip()
+    """ "claw-hammer_2" -> "Claw hammer 2", "BrandenburgGate" -> "Brandenburg Gate"."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem)  # camelCase names from cameras and exports
+    words = " ".join(re.split(r"[-_\s]+", spaced)).strip()
     return words[:1].upper() + words[1:] if words else stem
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from catalog.models import Category, FlaggedImage, Product, ProductImage
 from catalog.services import ImportFileError, catalog_import
+from catalog.services.imports import name_from_filename
 
 PHOTOS = Path(__file__).resolve().parent.parent / "photos"
 HEADER = "sku,name,category,price,description,image\n"
@@ -217,3 +218,16 @@ def test_spreadsheet_csv_with_bom_semicolons_and_decimal_comma(tmp_path):
 
     assert (report.created, report.images_added, report.errors) == (1, 2, [])
     assert Product.objects.get(sku="CUP").price == Decimal("3.50")
+
+
+@pytest.mark.parametrize(
+    ("stem", "name"),
+    [
+        ("claw-hammer_2", "Claw hammer 2"),
+        ("BrandenburgGate", "Brandenburg Gate"),
+        ("cup", "Cup"),
+        ("--", "--"),
+    ],
+)
+def test_product_names_from_file_names(stem, name):
+    assert name_from_filename(stem) == name
