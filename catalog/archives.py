@@ -47,7 +47,8 @@ class ArchiveLimits:
 
 @dataclass
 class ExtractedArchive:
-    root: Path  # the folder the import reads (the single top-level folder if the ZIP wraps one)
+    target: Path  # where the ZIP's root was extracted: paths named in a CSV are relative to it
+    root: Path  # the folder tree for a folder-layout import (see _content_root)
     files: list[Path] = field(default_factory=list)
     bytes_written: int = 0
 
@@ -79,7 +80,7 @@ def archive_extract(
     members = archive_check(source, limits=limits)
     target = Path(target)
     target.mkdir(parents=True, exist_ok=False)
-    result = ExtractedArchive(root=target)
+    result = ExtractedArchive(target=target, root=target)
     try:
         with _open_zip(source) as archive:
             for info in members:
@@ -166,9 +167,10 @@ def _check_streamed(info: zipfile.ZipInfo, written: int, total: int, limits: Arc
 
 
 def _content_root(target: Path) -> Path:
-    """The single top-level folder when the ZIP wraps everything in one (as "Compress folder" does)."""
+    """The folder tree to import: the ZIP's root, or the single folder that wraps the category folders
+    (as "Compress catalog/" makes). A lone folder of photos is kept: it is itself a category."""
     entries = [entry for entry in target.iterdir() if entry.name not in _JUNK_DIRS]
-    if len(entries) == 1 and entries[0].is_dir():
+    if len(entries) == 1 and entries[0].is_dir() and any(child.is_dir() for child in entries[0].iterdir()):
         return entries[0]
     return target
 

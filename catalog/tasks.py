@@ -89,7 +89,9 @@ def _import(job: ImportJob, work_dir: Path) -> ImportReport:
         csv_path = work_dir / "products.csv"
         with job.csv_file.open("rb") as source, csv_path.open("wb") as target:
             shutil.copyfileobj(source, target)
-    return catalog_import(csv_path=csv_path, images_dir=extracted.root, progress=_progress_writer(job.pk))
+    # A CSV names paths inside the ZIP; without one, the folder tree is the catalog.
+    images_dir = extracted.target if csv_path is not None else extracted.root
+    return catalog_import(csv_path=csv_path, images_dir=images_dir, progress=_progress_writer(job.pk))
 
 
 def _progress_writer(job_id: int):

@@ -32,10 +32,16 @@ def test_photos_are_extracted_under_the_target(tmp_path, photo_bytes):
     assert len(result.files) == 2
 
 
-def test_a_single_wrapping_folder_becomes_the_root(tmp_path, photo_bytes):
+def test_a_single_folder_wrapping_category_folders_becomes_the_root(tmp_path, photo_bytes):
     source = make_zip({"catalog/tools/hammer1.webp": photo_bytes("hammer1.webp")})
     result = archive_extract(source, tmp_path / "out", limits=LIMITS)
     assert result.root == tmp_path / "out" / "catalog"
+    assert result.target == tmp_path / "out"
+
+
+def test_a_single_folder_of_photos_stays_a_category(tmp_path, photo_bytes):
+    source = make_zip({"tools/hammer1.webp": photo_bytes("hammer1.webp")})
+    assert archive_extract(source, tmp_path / "out", limits=LIMITS).root == tmp_path / "out"
 
 
 @pytest.mark.parametrize(
