@@ -8,10 +8,7 @@ orientation, which is what every page and thumbnail shows.
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
 import os
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
@@ -23,11 +20,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from PIL import Image, ImageOps
+from PIL import Image
 
 from catalog.models import Product, ProductImage, product_image_upload_to
-
-logger = logging.getLogger(__name__)
 
 # File extension stored for each accepted format (decided by decoding, not by the upload's name).
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
@@ -96,10 +91,8 @@ def _decode(data: bytes) -> Image.Image:
     It checks the format (by decoding, not by name) and the pixel count from the header, so a
     decompression bomb is refused before any pixel is decoded.
     """
-    try:
-        from search.embedding import ImageDecodeError, ImageTooLarge, load_image
-    except ImportError:  # search.embedding not there yet: the same checks with Pillow alone
-        return _decode_with_pillow(data)
+    from search.embedding import ImageDecodeError, ImageTooLarge, load_image
+
     try:
         return load_image(
             data, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS, formats=settings.CATALOG_IMAGE_FORMATS
@@ -108,31 +101,6 @@ def _decode(data: bytes) -> Image.Image:
         raise ImageRejected(str(exc), code="image_too_large") from exc
     except ImageDecodeError as exc:
         raise ImageRejected(str(exc), code="image_unreadable") from exc
-
-
-def _decode_with_pillow(data: bytes) -> Image.Image:
-    max_pixels = settings.CATALOG_IMAGE_MAX_PIXELS
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"The image has too many pixels (the limit is {max_pixels:,}).") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected("The file is not an image in a supported format.") from exc
-    if picture.format not in settings.CATALOG_IMAGE_FORMATS:
-        raise ImageRejected(f"Images in {picture.format} format are not accepted.")
-    if picture.width * picture.height > max_pixels:
-        pixels = picture.width * picture.height
-        raise ImageRejected(f"The image has {pixels:,} pixels; the limit is {max_pixels:,}.")
-    source_format = picture.format
-    try:
-        picture.load()
-        upright = ImageOps.exif_transpose(picture).convert("RGB")
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageRejected(f"The image could not be decoded ({exc}).") from exc
-    upright.format = source_format
-    return upright
 
 
 @transaction.atomic
@@ -156,7 +124,7 @@ def product_image_create(
     if existing is not None:
         return ImageCreateResult(image=existing, created=False)
     photo = decode_photo(data)
-    warnings = image_screen(image=photo.picture, sha256=photo.sha256, phash=photo.phash, product=product)
+    notes = image_screen(image=photo.picture, sha256=photo.sha256, phash=photo.phash, product=product)
     name = original_name or getattr(file, "name", "") or ""
     try:
         with transaction.atomic():
@@ -168,7 +136,7 @@ def product_image_create(
             raise
         return ImageCreateResult(image=existing, created=False)
     _embedding_schedule(image)  # enqueues with delay_on_commit: the worker sees the committed row
-    return ImageCreateResult(image=image, created=True, warnings=warnings)
+    return ImageCreateResult(image=image, created=True, warnings=notes)
 
 
 def _image_store(
