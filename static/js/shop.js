@@ -25,6 +25,7 @@
     maxPrice: $("id_max_price"),
     cropInput: $("id_crop"),
     preview: $("preview"),
+    stage: $("crop-stage"),
     previewImg: $("preview-img"),
     cropReset: $("crop-reset"),
     readout: $("crop-readout"),
@@ -52,7 +53,7 @@
     timer: 0,
     objectUrl: "",
   };
-  var crop = new CropBox($("crop-stage"), $("crop-box"), onCropChange);
+  var crop = new CropBox(els.stage, $("crop-box"), onCropChange);
 
   // ---- choosing a photo ---------------------------------------------------------------------
   function useFile(file) {
@@ -104,7 +105,12 @@
 
   els.previewImg.addEventListener("error", function () {
     // The server has the final word (it may read formats the browser cannot show), so only say so.
+    els.stage.hidden = true;
     els.readout.textContent = "This browser cannot show a preview of this file.";
+  });
+  els.previewImg.addEventListener("load", function () {
+    els.stage.hidden = false;
+    els.readout.textContent = crop.describe();
   });
 
   els.fileInput.addEventListener("change", function () {
@@ -344,6 +350,9 @@
 
   function renderWarnings(warnings) {
     els.warnings.textContent = "";
+    if (document.querySelector(".notices")) {
+      return; // the API warns about the model, which the page's banner already explains
+    }
     warnings.forEach(function (warning) {
       var p = document.createElement("p");
       p.className = "notice notice--info";

@@ -1,0 +1,82 @@
+"""Headless Chromium for browser tests (Debian's chromium + chromedriver), shared by every browser test.
+
+`browser` is a Selenium WebDriver; `screenshot(name)` saves test-artifacts/<test>-<name>.png;
+`serve_media` makes the live server serve uploaded photos (the site leaves that to the web server).
+"""
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+]
+
+
+def _require_chromium() -> None:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        message = f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator["webdriver.Chrome"]:  # noqa: F821 - selenium imported lazily
+    _require_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    # A fresh profile per test: no cache, cookies or crash-restore prompts from an earlier run.
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def screenshot(browser, request) -> Callable[[str], Path]:
+    """Saves a full-page PNG to test-artifacts/ (git-ignored) for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+
+    def _take(name: str) -> Path:
+        # Grow the window to the page's height for the shot, so results below the fold are in it.
+        size = browser.get_window_size()
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(size["width"], max(size["height"], height))
+        path = ARTIFACTS / f"{prefix}-{name}.png"
+        browser.save_screenshot(str(path))
+        browser.set_window_size(size["width"], size["height"])
+        return path
+
+    return _take
+
+
+@pytest.fixture
+def serve_media(settings) -> None:
+    settings.ROOT_URLCONF = "tests.browser.urls"

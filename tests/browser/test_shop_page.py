@@ -1,0 +1,140 @@
+"""The shop-by-photo page in headless Chromium: upload, filter, crop, bad file, phone width.
+
+Runs against the live server with a real catalog, the real model (the offline fallback in tests)
+and the JSON API the page's JavaScript calls.
+"""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WAIT_SECONDS = 90  # a search runs the model on a shared 2-core machine
+
+
+def wait(browser):
+    return WebDriverWait(browser, WAIT_SECONDS)
+
+
+def card_names(browser) -> list[str]:
+    # Read in one script call: the grid may be re-rendered between two WebDriver calls.
+    return browser.execute_script(
+        "return [...document.querySelectorAll('#result-grid .card__name')].map(e => e.textContent)"
+    )
+
+
+def page_params(browser) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(browser.current_url).query).items()}
+
+
+def search_settled(browser) -> bool:
+    results = browser.find_element(By.ID, "results")
+    return results.get_attribute("aria-busy") == "false" and not browser.find_element(
+        By.ID, "search-button"
+    ).get_property("disabled")
+
+
+def choose_photo(browser, path) -> None:
+    browser.find_element(By.ID, "id_image").send_keys(str(path))
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "file-name"), path.name))
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "preview")))
+
+
+def run_search(browser) -> None:
+    browser.find_element(By.ID, "search-button").click()
+    wait(browser).until(
+        lambda b: b.find_element(By.ID, "results").get_attribute("aria-busy") == "true" or search_settled(b)
+    )
+    wait(browser).until(search_settled)
+
+
+@pytest.fixture
+def shop_page(browser, live_server, shop_catalog, serve_media):
+    browser.get(f"{live_server.url}/")
+    return browser
+
+
+def test_shopper_searches_filters_crops_and_sees_errors(shop_page, screenshot, photo_path, tmp_path):
+    browser = shop_page
+    assert "fallback model" in browser.find_element(By.CSS_SELECTOR, ".notices").text
+    screenshot("01-start")
+
+    choose_photo(browser, photo_path("hammer2.webp"))
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "crop-box")))
+    screenshot("02-preview")
+    run_search(browser)
+    names = card_names(browser)
+    assert names[0] == "Claw hammer"
+    assert len(names) == 7
+    first = browser.find_element(By.CSS_SELECTOR, "#result-grid .card")
+    assert first.find_element(By.CSS_SELECTOR, ".card__price").text == "14.90 EUR"
+    assert first.find_element(By.CSS_SELECTOR, ".card__score").text.endswith("% match")
+    assert browser.execute_script("return document.querySelector('#result-grid img').naturalWidth") > 0
+    assert page_params(browser)["photo"] == "upload"
+    screenshot("03-results")
+
+    # Filtering re-runs the search with the photo kept in memory (no new upload).
+    Select(browser.find_element(By.ID, "id_category")).select_by_visible_text("Kitchen")
+    wait(browser).until(lambda b: set(card_names(b)) == {"Coffee cup", "Frying pan"})
+    wait(browser).until(search_settled)
+    assert page_params(browser)["category"] == "kitchen"
+    screenshot("04-category")
+    Select(browser.find_element(By.ID, "id_category")).select_by_visible_text("All categories")
+    wait(browser).until(lambda b: len(card_names(b)) == 7)
+
+    # Keyboard: Shift+arrows shrink the crop box, arrows move it; the crop lands in the page URL.
+    box = browser.find_element(By.ID, "crop-box")
+    browser.execute_script("arguments[0].focus()", box)
+    keys = ActionChains(browser).key_down(Keys.SHIFT)
+    for _ in range(10):
+        keys.send_keys(Keys.ARROW_LEFT, Keys.ARROW_UP)
+    keys.key_up(Keys.SHIFT)
+    for _ in range(5):
+        keys.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_DOWN)
+    keys.perform()
+    wait(browser).until(lambda b: page_params(b).get("crop") == "0.1,0.1,0.8,0.8")
+    wait(browser).until(search_settled)
+    assert len(card_names(browser)) == 7
+    assert "80% × 80%" in browser.find_element(By.ID, "crop-readout").text
+
+    # Pointer: dragging the box moves the crop (the box cannot leave the photo).
+    ActionChains(browser).drag_and_drop_by_offset(box, -400, -400).perform()
+    wait(browser).until(lambda b: page_params(b).get("crop") == "0,0,0.8,0.8")
+    wait(browser).until(search_settled)
+    assert card_names(browser)
+    screenshot("05-cropped")
+
+    # A reload cannot re-send the uploaded file: the page says so and keeps the crop.
+    browser.refresh()
+    notice = wait(browser).until(EC.visibility_of_element_located((By.ID, "reload-notice")))
+    assert "choose the photo again" in notice.text
+    assert browser.find_element(By.ID, "id_crop").get_attribute("value") == "0,0,0.8,0.8"
+
+    # A text file named .jpg: the server's message is shown, no stale results.
+    fake = tmp_path / "not-a-photo.jpg"
+    fake.write_text("this is a shopping list, not a photo\n")
+    choose_photo(browser, fake)
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "crop-readout"), "cannot show a preview"))
+    run_search(browser)
+    error = wait(browser).until(EC.visibility_of_element_located((By.ID, "search-error")))
+    assert "not a picture in a supported format" in error.text
+    assert not browser.find_element(By.ID, "results").is_displayed()
+    screenshot("06-error")
+
+
+def test_page_fits_a_phone_screen(shop_page, screenshot, photo_path):
+    browser = shop_page
+    browser.set_window_size(375, 812)
+    choose_photo(browser, photo_path("cup.webp"))
+    run_search(browser)
+
+    assert card_names(browser)[0] == "Coffee cup"
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"page is {overflow}px wider than a 375px phone screen"
+    screenshot("phone-results")
