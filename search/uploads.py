@@ -56,13 +56,23 @@ def _too_large(max_bytes: int) -> QueryImageError:
     return QueryImageError("too_large", f"The photo is too large: the limit is {max_bytes // 1024} KB.")
 
 
+def base64_length(max_bytes: int) -> int:
+    """Longest base64 text a photo of max_bytes may take (4 characters per 3 bytes, line breaks)."""
+    return (max_bytes + 2) // 3 * 4 * 78 // 76 + 4
+
+
 def check_content_length(meta: dict[str, Any], *, max_bytes: int) -> None:
-    """Refuse a request whose declared body is larger than a photo may be, before it is read."""
+    """Refuse a request whose declared body is larger than a photo may be, before it is read.
+
+    A JSON body carries the photo as base64, a third larger than the photo itself.
+    """
     try:
         length = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError as exc:
         raise QueryImageError("bad_request", "The Content-Length header is not a number.") from exc
-    if length > max_bytes + FORM_OVERHEAD_BYTES:
+    is_json = str(meta.get("CONTENT_TYPE", "")).lower().startswith("application/json")
+    allowed = (base64_length(max_bytes) if is_json else max_bytes) + FORM_OVERHEAD_BYTES
+    if length > allowed:
         raise _too_large(max_bytes)
 
 
@@ -87,8 +97,7 @@ def read_upload(file: IO[bytes], *, max_bytes: int) -> bytes:
 def decode_base64_image(value: str, *, max_bytes: int) -> bytes:
     """Decode a base64 photo (optionally a data: URL), refusing an oversized string before decoding."""
     value = _DATA_URL_PREFIX.sub("", value.strip(), count=1)
-    # 4 characters per 3 bytes, plus line breaks some encoders insert every 76 characters.
-    if len(value) > (max_bytes + 2) // 3 * 4 * 78 // 76 + 4:
+    if len(value) > base64_length(max_bytes):
         raise _too_large(max_bytes)
     try:
         data = base64.b64decode("".join(value.split()), validate=True)

@@ -13,7 +13,9 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -90,6 +92,20 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     response.data = error_body(str(detail), str(code))
     return response
+
+
+@csrf_exempt  # any method may hit an unknown URL; the answer is always this JSON 404
+def unknown_endpoint(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Last /api/v1/ route: JSON 404 even with DEBUG on, and a hint for a missing trailing slash."""
+    detail = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not unknown_endpoint:
+            detail = f"Not found. Did you mean {request.path}/ (with a trailing slash)?"
+    return JsonResponse(error_body(detail, "not_found"), status=404)
 
 
 def is_api_request(request: HttpRequest) -> bool:

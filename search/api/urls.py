@@ -1,9 +1,9 @@
 """/api/v1/: the JSON API, its OpenAPI schema and offline interactive docs."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from search.api import products, views
+from search.api import exceptions, products, views
 
 app_name = "api"
 urlpatterns = [
@@ -22,4 +22,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Last: anything else under /api/v1/ is a JSON 404 (also with DEBUG on, where handler404 is unused).
+    re_path(r"^(?P<path>.*)$", exceptions.unknown_endpoint, name="unknown"),
 ]

@@ -191,6 +191,16 @@ def test_unknown_api_path_is_json_404(client):
     assert_error(client.get("/api/v2/"), 404, "not_found", "not found")
 
 
+def test_unknown_api_path_is_json_404_with_debug_on_too(client, settings):
+    settings.DEBUG = True
+    assert_error(client.post("/api/v1/nothing/here/", {"a": 1}), 404, "not_found", "not found")
+
+
+def test_missing_trailing_slash_gets_a_hint(client):
+    response = client.post("/api/v1/search", {}, content_type="application/json")
+    assert_error(response, 404, "not_found", "did you mean /api/v1/search/")
+
+
 def test_unknown_page_path_stays_html(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
@@ -233,3 +243,25 @@ def test_project_handlers_answer_json_only_under_api():
     assert api_404.status_code == 404 and api_404["Content-Type"] == "application/json"
     assert api_500.status_code == 500 and b'"code": "server_error"' in api_500.content
     assert page_500.status_code == 500 and page_500["Content-Type"].startswith("text/html")
+
+
+def test_base64_photo_just_under_the_limit_is_accepted(client, shop, settings):
+    """The Content-Length check allows for base64's extra third on JSON requests."""
+    import base64
+    import os
+
+    from PIL import Image
+
+    noise = Image.frombytes("RGB", (400, 350), os.urandom(400 * 350 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, format="PNG")
+    photo = buf.getvalue()
+    settings.SEARCH_QUERY_MAX_BYTES = len(photo) + 100
+    payload = {"image": base64.encodebytes(photo).decode()}  # with line breaks, as some clients send
+
+    response = client.post(SEARCH, payload, content_type="application/json")
+    assert response.status_code == 200, response.content
+
+    settings.SEARCH_QUERY_MAX_BYTES = len(photo) - 100
+    response = client.post(SEARCH, payload, content_type="application/json")
+    assert_error(response, 413, "too_large", "too large")
