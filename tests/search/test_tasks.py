@@ -137,14 +137,14 @@ def _wait_for(check, worker: subprocess.Popen, log: Path, what: str):
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, tmp_path, monkeypatch):
+def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, tmp_path):
     redis_url = require_service("TEST_REDIS_URL")
     if connection.vendor != "postgresql":
         pytest.skip("needs a database the worker process can share: run via `make test-postgres`")
     from shop_search.celery import app
 
-    monkeypatch.setattr(app.conf, "task_always_eager", False)
-    monkeypatch.setattr(app.conf, "broker_url", redis_url)
+    previous = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
+    app.conf.update(task_always_eager=False, broker_url=redis_url)  # enqueue for real, to Redis
     log = tmp_path / "worker.log"
     worker = _start_worker(_worker_env(settings, redis_url, tmp_path), log)
     try:
@@ -163,6 +163,7 @@ def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, t
         )
         build.refresh_from_db()
         assert build.status == "succeeded", build.error
+        assert "search.build_index" in log.read_text()  # the worker did it, not this process
         assert build.vectors == 3
         _wait_for(
             lambda: not IndexBuild.objects.filter(status__in=["queued", "running"]).exists(),
@@ -172,5 +173,6 @@ def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, t
         )
     finally:
         _stop_worker(worker)
+        app.conf.update(previous)
     hits = search_by_image(photo_bytes("pan.webp"), k=3)
     assert hits[0].product == products[1] and hits[0].score == pytest.approx(1.0, abs=1e-3)
