@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
+import struct
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +24,7 @@ _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 # 16/32-bit integer greyscale: Pillow's convert("RGB") clips at 255, so these are scaled by hand.
 _WIDE_INT_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 # What a decoder raises on broken input (UnidentifiedImageError is an OSError).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error)
 
 
 # DCT scaling is sharper than an antialiased resize: a draft landing right on the resize size moved
@@ -102,11 +102,10 @@ def _open_stream(source: ImageSource) -> tuple[BinaryIO, Callable[[], object]]:
 def _open_checked(stream: BinaryIO, *, max_pixels: int, formats: Collection[str] | None) -> Image.Image:
     """Read only the header; refuse unknown formats and too many pixels before decoding."""
     try:
-        with warnings.catch_warnings():
-            # We enforce our own (usually lower) limit below; Pillow's warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream)
-    except Image.DecompressionBombError as exc:
+        image = Image.open(stream)
+    # Pillow's own bomb guard (warning at ~89M pixels, error at twice that) fires inside open();
+    # the warning is caught too in case warnings are turned into errors.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(f"The image has too many pixels (the limit is {max_pixels:,}).") from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("The file is not an image in a supported format.") from exc

@@ -150,7 +150,7 @@ def _untrained(backbone: str) -> tuple[Backbone, ResolvedWeights]:
         requested=backbone,
         kind="untrained",
         source="untrained (SEARCH_UNTRAINED)",
-        sha256=f"untrained-seed{UNTRAINED_SEED}",
+        sha256=f"untrained{UNTRAINED_SEED}",  # not a file hash: the seed names the weights
     )
     return model, weights
 
