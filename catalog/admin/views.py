@@ -25,6 +25,10 @@ from catalog.thumbnails import thumbnail_url
 CARD_THUMB_SIZE = 160
 MAX_CSV_BYTES = 20 * 1024 * 1024
 PHOTO_SEARCH_RESULTS = 24
+DUPLICATE_REASONS = {
+    "phash": "same picture (perceptual hash)",
+    "embedding": "near-identical for the image model",
+}
 
 
 def _require(request: HttpRequest, permission: str) -> None:
@@ -149,7 +153,10 @@ def hit_cards(hits) -> list[PhotoCard]:
 def duplicates(request: HttpRequest) -> HttpResponse:
     _require(request, "catalog.view_product")
     groups = [
-        {"cards": [photo_card(image) for image in group.images], "reasons": sorted(group.reasons)}
+        {
+            "cards": [photo_card(image) for image in group.images],
+            "reasons": [DUPLICATE_REASONS.get(reason, reason) for reason in sorted(group.reasons)],
+        }
         for group in near_duplicate_groups()
     ]
     return render(

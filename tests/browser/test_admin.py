@@ -104,3 +104,39 @@ def test_bulk_import_from_the_browser(logged_in, live_server, photo_path, tmp_pa
 def test_import_status_needs_a_login(browser, live_server):
     browser.get(f"{live_server.url}/admin/catalog/product/import/1/status/")
     assert "/admin/login/" in browser.current_url
+
+
+def test_job_page_follows_progress_live(logged_in, live_server, screenshot):
+    """The page polls the JSON endpoint: counts change without a reload, the end reloads the page."""
+    from catalog.models import ImportJob
+
+    browser = logged_in
+    job = ImportJob.objects.create(status="running", total=4, done=1)
+    browser.get(f"{live_server.url}/admin/catalog/product/import/{job.pk}/")
+    done = browser.find_element(By.CSS_SELECTOR, "[data-field='done']")
+    assert done.text == "1"
+    ImportJob.objects.filter(pk=job.pk).update(done=3)
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-field='done']"), "3")
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "progress").get_property("value") == 75
+    screenshot("import-running")
+    errors = [{"row": 3, "reason": "price 'abc' is not a number"}]
+    ImportJob.objects.filter(pk=job.pk).update(status="succeeded", done=4, created=3, failed=1, errors=errors)
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.presence_of_element_located((By.ID, "job-errors")))
+    assert "price 'abc' is not a number" in browser.find_element(By.ID, "job-errors").text
+
+
+def test_near_duplicates_page(logged_in, live_server, photo_path, screenshot):
+    from catalog.services import product_create, product_image_create
+
+    for sku, photo in [("HAM-1", "hammer1.webp"), ("HAM-COPY", "hammer1.webp"), ("CUP-1", "cup.webp")]:
+        product = product_create(sku=sku, name=sku, price="1.00", currency="EUR", category=None)
+        product_image_create(product=product, file=photo_path(photo).read_bytes(), original_name=photo)
+    browser = logged_in
+    browser.find_element(By.LINK_TEXT, "Near-duplicate photos").click()
+    groups = browser.find_elements(By.CSS_SELECTOR, ".duplicate-group")
+    assert len(groups) == 1
+    assert {el.text for el in groups[0].find_elements(By.CSS_SELECTOR, ".sku")} == {"HAM-1", "HAM-COPY"}
+    assert all(width > 0 for width in loaded_images(browser, ".duplicate-group img"))
+    screenshot("duplicates")

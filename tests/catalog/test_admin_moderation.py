@@ -51,7 +51,7 @@ def test_duplicates_page_groups_copies_of_one_photo_and_nothing_else(admin_clien
 
     assert group_skus(html) == [{"ORIG", "RESIZED", "JPEG"}]
     assert "/media/thumbs/160/" in html
-    assert "phash" in html  # how the group was found
+    assert "found by same picture (perceptual hash)" in html  # how the group was found
 
 
 def test_duplicates_page_says_when_there_are_none(admin_client, photo_bytes):
