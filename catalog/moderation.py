@@ -226,6 +226,20 @@ def _duplicate_warning(other: Product) -> str:
     return f"Looks like a photo of {other.name} (SKU {other.sku}): {url}"
 
 
+def flagged_image_matches(*, flagged: FlaggedImage) -> list[ProductImage]:
+    """Catalog photos already stored that match a flagged picture (same file or near-identical),
+    so a moderator can remove what was accepted before the picture was flagged."""
+    candidates = ProductImage.objects.select_related("product").order_by("product__name", "id")
+    if not flagged.phash:
+        return list(candidates.filter(sha256=flagged.sha256))
+    max_distance = settings.CATALOG_PHASH_MAX_DISTANCE
+    return [
+        image
+        for image in candidates.exclude(phash="")
+        if image.sha256 == flagged.sha256 or phash_distance(image.phash, flagged.phash) <= max_distance
+    ]
+
+
 # --- flagging pictures ---------------------------------------------------------------------------
 
 

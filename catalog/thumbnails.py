@@ -16,7 +16,10 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from PIL import Image, ImageOps
 
-from catalog.models import ProductImage
+from catalog.models import FlaggedImage, ProductImage
+
+# Anything with a stored .image and its content's .sha256 can have a thumbnail.
+Picture = ProductImage | FlaggedImage
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +27,11 @@ MIN_SIZE, MAX_SIZE = 16, 1024
 JPEG_QUALITY = 85
 
 
-def thumbnail_name(image: ProductImage, size: int) -> str:
+def thumbnail_name(image: Picture, size: int) -> str:
     return f"thumbs/{size}/{image.sha256}.jpg"
 
 
-def thumbnail_url(image: ProductImage, size: int = 320) -> str:
+def thumbnail_url(image: Picture, size: int = 320) -> str:
     """URL of a JPEG at most ``size`` pixels on its longer side, made on first use.
 
     Falls back to the original photo's URL (and logs) when the stored photo cannot be read.
@@ -46,7 +49,7 @@ def thumbnail_url(image: ProductImage, size: int = 320) -> str:
     return default_storage.url(name)
 
 
-def _generate(image: ProductImage, size: int, target: Path) -> None:
+def _generate(image: Picture, size: int, target: Path) -> None:
     with image.image.open("rb") as handle, Image.open(handle) as picture:
         picture.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
         upright = ImageOps.exif_transpose(picture)

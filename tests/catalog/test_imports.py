@@ -231,3 +231,15 @@ def test_spreadsheet_csv_with_bom_semicolons_and_decimal_comma(tmp_path):
 )
 def test_product_names_from_file_names(stem, name):
     assert name_from_filename(stem) == name
+
+
+@pytest.mark.django_db
+def test_unreadable_file_in_a_folder_is_reported_and_the_rest_imports(tree):
+    (tree / "kitchen" / "notes.jpg").write_text("a shopping list, not a photo")
+
+    report = catalog_import(csv_path=None, images_dir=tree)
+
+    assert (report.created, report.failed) == (5, 1)
+    [error] = report.errors
+    assert "kitchen/notes.jpg" in error.reason and "not an image" in error.reason
+    assert not Product.objects.filter(name="Notes").exists()

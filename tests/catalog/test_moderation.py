@@ -7,7 +7,12 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps
 
 from catalog.models import FlaggedImage, ProductImage
-from catalog.moderation import flagged_image_create, near_duplicate_groups, phash_distance
+from catalog.moderation import (
+    flagged_image_create,
+    flagged_image_matches,
+    near_duplicate_groups,
+    phash_distance,
+)
 from catalog.services import ImageRejected, product_image_create
 
 
@@ -132,3 +137,15 @@ def test_flagging_needs_a_reason_and_a_readable_picture(photo_bytes):
     with pytest.raises(ImageRejected, match="not an image"):
         flagged_image_create(file=ContentFile(b"hello" * 100), reason="bad")
     assert not FlaggedImage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_photos_accepted_before_flagging_are_found(make_product, photo_bytes, settings):
+    settings.CATALOG_FLAGGED_MIN_SIMILARITY = 2.0
+    pan = _add(make_product("PAN"), photo_bytes("pan.webp"))
+    copy = _add(make_product("COPY"), _variant(photo_bytes("pan.webp"), scale=0.5))
+    _add(make_product("CUP"), photo_bytes("cup.webp"))
+
+    flagged = flagged_image_create(file=ContentFile(photo_bytes("pan.webp")), reason="stolen")
+
+    assert {image.pk for image in flagged_image_matches(flagged=flagged)} == {pan.pk, copy.pk}
