@@ -66,7 +66,15 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         _finish(job, ImportJob.Status.SUCCEEDED)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        _archive_delete(job)
     return job
+
+
+def _archive_delete(job: ImportJob) -> None:
+    """The ZIP can be large and its photos are stored now (or refused): keep only the small CSV."""
+    if job.archive:
+        job.archive.delete(save=False)
+        job.save(update_fields=["archive"])
 
 
 def _claim(job_id: int) -> bool:

@@ -188,8 +188,9 @@ class ProductAdmin(admin.ModelAdmin):
             return
         retried = _failed_embeddings_forget(image_ids)
         embed_images.delay_on_commit(image_ids)
-        note = f" ({retried} failed one(s) retried)" if retried else ""
-        self.message_user(request, f"Embedding of {len(image_ids)} photo(s) queued{note}.", messages.SUCCESS)
+        note = f"; {retried} failed one(s) will be retried" if retried else ""
+        message = f"Embedding queued for {len(image_ids)} photo(s) (up-to-date vectors are kept{note})."
+        self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(description="Search with this product's photo")
     def search_with_photo(self, request: HttpRequest, queryset: QuerySet[Product]) -> HttpResponse | None:

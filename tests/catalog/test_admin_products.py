@@ -124,7 +124,10 @@ def test_reembed_action_enqueues_the_photos_and_retries_failed_ones(admin_client
     assert sorted(enqueue.call_args.args[0]) == sorted(
         ProductImage.objects.filter(product__in=[failed, pending]).values_list("pk", flat=True)
     )
-    assert "Embedding of 2 photo(s) queued (1 failed one(s) retried)." in response.content.decode()
+    assert (
+        "Embedding queued for 2 photo(s) (up-to-date vectors are kept; 1 failed one(s) will be retried)."
+        in response.content.decode()
+    )
     assert not ImageEmbedding.objects.filter(image__product=failed, status="failed").exists()
 
 

@@ -58,6 +58,8 @@ def test_csv_and_zip_import_counts_rows_and_reports_a_non_image_as_a_row_error(p
     assert Product.objects.get(sku="H-1").category.name == "Hammers"
     assert not Product.objects.filter(sku="N-1").exists()
     assert not (settings.CATALOG_IMPORT_DIR / str(job.pk)).exists(), "extracted files are removed"
+    assert not job.archive and not list((settings.MEDIA_ROOT / "imports").glob("*.zip")), "the ZIP is removed"
+    assert job.csv_file.read().decode().startswith("sku,name")
 
 
 def test_progress_is_written_to_the_job_while_rows_import(photo_bytes, monkeypatch):
