@@ -26,6 +26,7 @@ from catalog.services.images import product_image_create, product_image_delete
 from catalog.services.products import product_create, product_delete, product_update
 from search.api import serializers as s
 from search.api.openapi import errors
+from search.api.pagination import ProductPagination
 from search.uploads import check_content_length
 
 PRODUCT_FILTERS = [
@@ -67,6 +68,7 @@ class ProductListView(generics.GenericAPIView):
     """GET /api/v1/products/ (public, paginated, filterable); POST creates a product (token)."""
 
     serializer_class = s.ProductOutputSerializer
+    pagination_class = ProductPagination
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(

@@ -43,6 +43,7 @@ def skus(body) -> set[str]:
 
 
 def test_product_list_is_paginated_and_public(api, shop, settings):
+    assert api.get(PRODUCTS).json()["count"] == 6
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 4}
     first = api.get(PRODUCTS).json()
     assert first["count"] == 6 and len(first["results"]) == 4
@@ -52,6 +53,7 @@ def test_product_list_is_paginated_and_public(api, shop, settings):
     item = first["results"][0]
     assert set(item) == {"id", "sku", "name", "price", "currency", "category", "url", "thumbnail_url"}
     assert api.get(f"{PRODUCTS}?page=9").json()["code"] == "not_found"
+    assert len(api.get(f"{PRODUCTS}?page_size=5").json()["results"]) == 5
 
 
 @pytest.mark.parametrize(

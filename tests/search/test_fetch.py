@@ -1,5 +1,6 @@
 """SSRF-safe URL fetching: refusals happen before any connection; success only via a local test server."""
 
+import gzip
 import socket
 import threading
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ def photo_server(settings, photo_bytes) -> Iterator[ThreadingHTTPServer]:
         server.stop_slow.wait(5)
         send(handler, 200, apple)
 
+    server.gzip_bomb = b""  # set by the test that needs it
     server.stop_slow = threading.Event()
     _PhotoHandler.routes = {
         "/apple.jpg": lambda h: send(h, 200, apple, Content_Type="image/jpeg"),
@@ -72,6 +74,7 @@ def photo_server(settings, photo_bytes) -> Iterator[ThreadingHTTPServer]:
         "/endless": endless,
         "/slow": slow,
         "/missing": lambda h: send(h, 404, b"nope"),
+        "/gzip-bomb": lambda h: send(h, 200, server.gzip_bomb, Content_Encoding="gzip"),
     }
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -147,6 +150,15 @@ def test_slow_server_times_out(photo_server, settings):
         fetch_image_url(f"{photo_server.base}/slow")
     assert info.value.code == "timeout"
     assert str(info.value) == "could not fetch: timed out"
+
+
+def test_compressed_body_is_not_inflated(photo_server, settings):
+    # A 50 MB gzip bomb sent with Content-Encoding: gzip stays ~50 KB: we asked for identity and
+    # never decode, so the byte cap applies to what actually crossed the wire.
+    settings.SEARCH_QUERY_MAX_BYTES = 1_000_000
+    photo_server.gzip_bomb = gzip.compress(b"\0" * 50_000_000, compresslevel=9)
+    data = fetch_image_url(f"{photo_server.base}/gzip-bomb")
+    assert data == photo_server.gzip_bomb and len(data) < 1_000_000
 
 
 def test_http_error_status_is_reported(photo_server):
