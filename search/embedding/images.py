@@ -6,6 +6,7 @@ costs nothing. Formats are decided by the decoder (Pillow sniffs the bytes), nev
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -15,12 +16,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 ImageSource = bytes | str | Path | BinaryIO
 
 # Modes with an alpha channel: composited on white (product photos sit on white pages).
-_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "PA"}
 # 16/32-bit integer greyscale: Pillow's convert("RGB") clips at 255, so these are scaled by hand.
 _WIDE_INT_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 # What a decoder raises on broken input (UnidentifiedImageError is an OSError).
@@ -135,9 +136,13 @@ def _reason(exc: BaseException) -> str:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any Pillow mode to 8-bit RGB, with alpha composited on white and 16-bit values scaled."""
+    if image.mode == "La":  # premultiplied: Pillow converts it to RGBA only via LA
+        image = image.convert("LA")
     mode = image.mode
     if mode == "RGB":
         return image
+    if mode == "LAB":  # Pillow's plain convert reads L*a*b* as if it were RGB
+        return ImageCms.applyTransform(image, _lab_to_srgb())
     if mode == "P" and "transparency" in image.info or mode in _ALPHA_MODES:
         return _composite_on_white(image.convert("RGBA"))
     if mode in _WIDE_INT_MODES:
@@ -147,7 +152,17 @@ def to_rgb(image: Image.Image) -> Image.Image:
         # Float images are conventionally 0..1; anything else is taken as 0..255 already.
         scale = 255.0 if np.nanmax(values, initial=0.0) <= 1.0 else 1.0
         return _grey_array_to_rgb(np.nan_to_num(values) * scale)
-    return image.convert("RGB")
+    try:
+        return image.convert("RGB")
+    except ValueError as exc:
+        raise ImageDecodeError(f"Images in colour mode {mode} are not supported.") from exc
+
+
+@functools.cache
+def _lab_to_srgb() -> ImageCms.ImageCmsTransform:
+    return ImageCms.buildTransform(
+        ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+    )
 
 
 def _composite_on_white(rgba: Image.Image) -> Image.Image:

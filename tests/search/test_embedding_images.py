@@ -100,6 +100,20 @@ def test_pa_mode_is_composited_on_white():
     assert pixel(to_rgb(image), (1, 1)) == (0, 200, 0)
 
 
+def test_premultiplied_alpha_modes_are_composited_on_white():
+    assert pixel(to_rgb(Image.new("La", (2, 2), (0, 0)))) == (255, 255, 255)
+    assert pixel(to_rgb(Image.new("RGBa", (2, 2), (0, 0, 0, 0)))) == (255, 255, 255)
+    assert pixel(to_rgb(Image.new("La", (2, 2), (100, 255)))) == (100, 100, 100)
+
+
+@pytest.mark.parametrize(
+    ("lab", "expected"), [((0, 128, 128), (0, 0, 0)), ((255, 128, 128), (255, 255, 255))]
+)
+def test_lab_tiff_is_colour_converted_not_reinterpreted(lab, expected):
+    loaded = load_image(encode(Image.new("LAB", (4, 4), lab), "TIFF"), max_pixels=LIMIT)
+    assert pixel(loaded) == pytest.approx(expected, abs=2)
+
+
 def test_cmyk_jpeg_becomes_rgb():
     loaded = load_image(
         encode(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), "JPEG", quality=95), max_pixels=LIMIT
@@ -165,7 +179,10 @@ def png_header_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + body
 
 
-@pytest.mark.parametrize("side", [8_000, 200_000])
+# 8000²: over our limit only; 10000²: Pillow warns (made an error here, as strict deployments do);
+# 200000²: Pillow refuses by itself. All three must come out as ImageTooLarge.
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [8_000, 10_000, 200_000])
 def test_decompression_bomb_is_refused(side):
     data = png_header_claiming(side, side)
     assert len(data) < 200
