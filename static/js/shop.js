@@ -209,7 +209,8 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var typed = els.url.value.trim();
-    if (!state.file && typed && typed !== state.imageUrl) {
+    // A typed URL wins: choosing a file empties this field, so a URL here is what was meant last.
+    if (typed && typed !== state.imageUrl) {
       useUrl(typed);
     }
     search();

@@ -1,6 +1,7 @@
 """Headless Chromium for browser tests (Debian's chromium + chromedriver), shared by every browser test.
 
-`browser` is a Selenium WebDriver; `screenshot(name)` saves test-artifacts/<test>-<name>.png;
+`browser` is a Selenium WebDriver (Chromium missing: skip locally, fail in CI);
+`screenshot(name)` saves test-artifacts/<test>-<name>.png;
 `serve_media` makes the live server serve uploaded photos (the site leaves that to the web server).
 """
 
@@ -38,7 +39,14 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator["webdriver.Chrome"]:  # noqa: F821 - selenium imported lazily
+def browser_javascript() -> bool:
+    """Whether `browser` runs scripts; a test checks the no-JavaScript page with
+    @pytest.mark.parametrize("browser_javascript", [False])."""
+    return True
+
+
+@pytest.fixture
+def browser(tmp_path: Path, browser_javascript: bool) -> Iterator["webdriver.Chrome"]:  # noqa: F821
     _require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
@@ -50,6 +58,8 @@ def browser(tmp_path: Path) -> Iterator["webdriver.Chrome"]:  # noqa: F821 - sel
         options.add_argument(arg)
     # A fresh profile per test: no cache, cookies or crash-restore prompts from an earlier run.
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    if not browser_javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
     try:
@@ -69,6 +79,7 @@ def screenshot(browser, request) -> Callable[[str], Path]:
         size = browser.get_window_size()
         height = browser.execute_script("return document.documentElement.scrollHeight")
         browser.set_window_size(size["width"], max(size["height"], height))
+        browser.execute_script("window.scrollTo(0, 0)")
         path = ARTIFACTS / f"{prefix}-{name}.png"
         browser.save_screenshot(str(path))
         browser.set_window_size(size["width"], size["height"])

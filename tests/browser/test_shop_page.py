@@ -138,3 +138,76 @@ def test_page_fits_a_phone_screen(shop_page, screenshot, photo_path):
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"page is {overflow}px wider than a 375px phone screen"
     screenshot("phone-results")
+
+
+def test_product_page_from_a_result_card(shop_page, screenshot, photo_path):
+    browser = shop_page
+    choose_photo(browser, photo_path("plier1.webp"))
+    run_search(browser)
+    browser.find_element(By.CSS_SELECTOR, "#result-grid .card__link").click()
+
+    wait(browser).until(EC.title_contains("Combination pliers"))
+    assert browser.find_element(By.CSS_SELECTOR, ".product__price").text == "11.00 EUR"
+    similar = browser.execute_script(
+        "return [...document.querySelectorAll('.results .card__name')].map(e => e.textContent)"
+    )
+    assert len(similar) == 6 and "Combination pliers" not in similar
+    screenshot("product")
+
+
+DISPATCH_PHOTO = """
+const [url, kind, done] = arguments;
+fetch(url).then(r => r.blob()).then(blob => {
+  const data = new DataTransfer();
+  data.items.add(new File([blob], kind + ".jpg", {type: blob.type}));
+  const event = kind === "paste"
+    ? new ClipboardEvent("paste", {clipboardData: data, bubbles: true})
+    : new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true});
+  (kind === "paste" ? document.body : document.getElementById("dropzone")).dispatchEvent(event);
+  done(true);
+});
+"""
+
+
+def test_photo_by_paste_drop_and_url_and_a_shared_link(shop_page, shop_catalog, live_server, settings):
+    browser = shop_page
+    settings.SEARCH_URL_ALLOWED_HOSTS = [live_server.url.split("//", 1)[1]]
+    cup_url = live_server.url + shop_catalog["CUP-1"].images.first().image.url
+    pan_url = live_server.url + shop_catalog["PAN-1"].images.first().image.url
+
+    browser.execute_async_script(DISPATCH_PHOTO, cup_url, "paste")
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "file-name"), "paste.jpg"))
+    run_search(browser)
+    assert card_names(browser)[0] == "Coffee cup"
+
+    browser.execute_async_script(DISPATCH_PHOTO, pan_url, "drop")
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "file-name"), "drop.jpg"))
+    run_search(browser)
+    assert card_names(browser)[0] == "Frying pan"
+
+    # An image URL: the page URL holds it, so the search can be shared and reloads with results.
+    url_field = browser.find_element(By.ID, "id_url")
+    url_field.send_keys(cup_url)
+    run_search(browser)
+    assert card_names(browser)[0] == "Coffee cup"
+    assert page_params(browser)["url"] == cup_url
+    browser.get(browser.current_url)
+    wait(browser).until(lambda b: card_names(b) and card_names(b)[0] == "Coffee cup")
+    assert browser.find_element(By.ID, "id_url").get_attribute("value") == cup_url
+    assert browser.find_element(By.ID, "preview").is_displayed()
+
+
+@pytest.mark.parametrize("browser_javascript", [False])
+def test_without_javascript_the_form_still_searches(shop_page, screenshot, photo_path):
+    browser = shop_page
+    assert "has-js" not in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
+    browser.find_element(By.ID, "id_image").send_keys(str(photo_path("scissors1.webp")))
+    Select(browser.find_element(By.ID, "id_category")).select_by_visible_text("Tools")
+    browser.find_element(By.ID, "search-button").click()
+
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "results")))
+    names = [el.text for el in browser.find_elements(By.CSS_SELECTOR, "#result-grid .card__name")]
+    assert names[0] == "Paper scissors"
+    assert set(names) == {"Paper scissors", "Claw hammer", "Combination pliers"}
+    assert Select(browser.find_element(By.ID, "id_category")).first_selected_option.text == "Tools"
+    screenshot("no-js-results")
