@@ -26,6 +26,8 @@ from search.uploads import QueryImageError
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
+# catalog.services.ImageRejected codes that mean "too big" rather than "bad".
+TOO_LARGE_CODES = {"image_too_big", "image_too_large"}
 
 
 def error_body(detail: str, code: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -56,7 +58,8 @@ def _django_validation(exc: DjangoValidationError) -> Response:
         return Response(error_body("Invalid input.", "invalid", errors), status=400)
     codes = {getattr(error, "code", None) for error in exc.error_list}
     code = codes.pop() if len(codes) == 1 and None not in codes else "invalid"
-    return Response(error_body(" ".join(exc.messages), code or "invalid"), status=400)
+    status_code = 413 if code in TOO_LARGE_CODES else 400
+    return Response(error_body(" ".join(exc.messages), code or "invalid"), status=status_code)
 
 
 def _domain_error(exc: Exception) -> Response | None:

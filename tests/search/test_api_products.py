@@ -252,6 +252,15 @@ def test_bad_product_photo_is_refused_with_reason(token_api, shop, photo_bytes, 
     assert products["pan"].images.count() == 1
 
 
+def test_product_photo_over_the_pixel_limit_is_413(token_api, shop, settings, image_bytes):
+    settings.CATALOG_IMAGE_MAX_PIXELS = 10_000
+    products, _ = shop
+    photo = {"image": upload("wide.png", image_bytes((200, 100), fmt="PNG"))}
+    response = token_api.post(f"{PRODUCTS}{products['pan'].pk}/images/", photo)
+    assert response.status_code == 413
+    assert response.json()["code"] == "image_too_large" and "limit" in response.json()["detail"]
+
+
 def test_oversized_product_photo_is_413(token_api, shop, settings, photo_bytes):
     settings.CATALOG_IMAGE_MAX_BYTES = 50_000
     products, _ = shop

@@ -2,6 +2,8 @@
 
 import gzip
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -240,3 +242,78 @@ def test_host_with_any_private_address_is_refused(monkeypatch):
     with pytest.raises(UrlFetchError) as info:
         vet_url("http://mixed.example/x.jpg")
     assert info.value.code == "private_address"
+
+
+# --- https: pinned to the vetted address, with SNI and certificate checks for the host name ---
+def _self_signed(tmp_path, host: str):
+    cert, key = tmp_path / f"{host}.pem", tmp_path / f"{host}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={host}",
+         "-addext", f"subjectAltName=DNS:{host}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def https_server(tmp_path, settings, photo_bytes, monkeypatch):
+    """An https server on 127.0.0.1 whose certificate is for shop.test; shop.test resolves to it."""
+    cert, key = _self_signed(tmp_path, "shop.test")
+    _PhotoHandler.routes = {"/apple.jpg": _send_photo(photo_bytes("apple.jpg"))}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PhotoHandler)
+    server.requests = []
+    server.server_names = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: server.server_names.append(name)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host in {"shop.test", "other.test"}:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    settings.SEARCH_URL_ALLOWED_HOSTS = [f"shop.test:{port}", f"other.test:{port}"]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.port, server.cert = port, cert
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def _send_photo(data: bytes):
+    def send(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    return send
+
+
+def test_https_is_pinned_and_verifies_the_host_name(https_server, monkeypatch, photo_bytes):
+    monkeypatch.setenv("SSL_CERT_FILE", str(https_server.cert))  # trust the test certificate only
+    data = fetch_image_url(f"https://shop.test:{https_server.port}/apple.jpg")
+    assert data == photo_bytes("apple.jpg")
+    assert https_server.server_names == ["shop.test"]  # SNI carried the name, not the pinned IP
+    assert https_server.requests == [("/apple.jpg", f"shop.test:{https_server.port}")]
+
+
+def test_https_certificate_for_another_name_is_refused(https_server, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(https_server.cert))
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"https://other.test:{https_server.port}/apple.jpg")
+    assert info.value.code == "unreachable" and "certificate" in str(info.value)
+    assert https_server.requests == []
+
+
+def test_https_untrusted_certificate_is_refused(https_server):
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url(f"https://shop.test:{https_server.port}/apple.jpg")
+    assert "certificate" in str(info.value)
+    assert https_server.requests == []
