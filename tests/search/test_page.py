@@ -177,3 +177,26 @@ def test_product_page_of_an_inactive_or_missing_product_is_404(client, shop_cata
 
     assert client.get(reverse("product-detail", kwargs={"pk": chair.pk})).status_code == 404
     assert client.get(reverse("product-detail", kwargs={"pk": 999_999})).status_code == 404
+
+
+def test_page_says_when_the_index_is_being_rebuilt(client, shop_catalog):
+    from search.models import IndexBuild
+
+    IndexBuild.objects.create(status=IndexBuild.Status.RUNNING)
+
+    html = client.get(reverse("shop-by-photo")).content.decode()
+    assert "The photo index is being rebuilt" in html
+
+
+def test_without_a_model_the_page_says_search_is_unavailable(client, photo_path, monkeypatch):
+    def no_model():
+        raise RuntimeError("no weights on this machine")
+
+    monkeypatch.setattr("search.embedder.get_embedder", no_model)
+    with photo_upload(photo_path, "cup.webp") as photo:
+        response = search_post(client, image=photo)
+
+    html = response.content.decode()
+    assert response.status_code == 503
+    assert "Search by photo is unavailable" in html
+    assert "no weights on this machine" in html
