@@ -200,3 +200,12 @@ def test_without_a_model_the_page_says_search_is_unavailable(client, photo_path,
     assert response.status_code == 503
     assert "Search by photo is unavailable" in html
     assert "no weights on this machine" in html
+
+
+def test_a_photo_over_the_size_limit_is_refused_with_the_limit(client, photo_path, settings):
+    settings.SEARCH_QUERY_MAX_BYTES = 2048
+    with photo_upload(photo_path, "chair.webp") as photo:
+        response = search_post(client, image=photo)
+
+    assert response.status_code == 413
+    assert "The photo is too large: the limit is 2 KB." in response.content.decode()
