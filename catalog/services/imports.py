@@ -21,10 +21,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import slugify
 
-from catalog.models import Product
+from catalog.models import Product, ProductImage
 
 from .images import product_image_create
 from .products import (
@@ -226,18 +227,20 @@ def folder_sku(relative: Path) -> str:
 def _import_one(
     row: ImportRow, *, images_dir: Path, currency: str, report: ImportReport, seen_skus: dict[str, int]
 ) -> None:
+    stored: list[str] = []
     try:
         if row.sku in seen_skus:
             raise _RowFailed(f"SKU {row.sku!r} was already used on row {seen_skus[row.sku]}")
-        with transaction.atomic():  # a savepoint: a failing row leaves no trace
-            outcome, added, warnings = _apply_row(row, images_dir=images_dir, currency=currency)
-    except _RowFailed as exc:
+        with transaction.atomic():  # a savepoint: a failing row leaves no trace in the database
+            outcome, added, warnings = _apply_row(
+                row, images_dir=images_dir, currency=currency, stored=stored
+            )
+    except (_RowFailed, ValidationError) as exc:
+        _delete_unreferenced(stored)  # ...nor in storage
         report.failed += 1
-        report.errors.append(RowError(row.row, str(exc)))
-        return
-    except ValidationError as exc:
-        report.failed += 1
-        report.errors.append(RowError(row.row, _message(exc)))
+        report.errors.append(
+            RowError(row.row, _message(exc) if isinstance(exc, ValidationError) else str(exc))
+        )
         return
     if row.sku:
         seen_skus[row.sku] = row.row
@@ -246,7 +249,9 @@ def _import_one(
     report.warnings.extend(RowError(row.row, warning) for warning in warnings)
 
 
-def _apply_row(row: ImportRow, *, images_dir: Path, currency: str) -> tuple[str, int, list[str]]:
+def _apply_row(
+    row: ImportRow, *, images_dir: Path, currency: str, stored: list[str]
+) -> tuple[str, int, list[str]]:
     """Create or update the row's product and add its photos; returns (outcome, photos added, warnings)."""
     if not row.images:
         raise _RowFailed("no image given (the image column is empty)")
@@ -268,7 +273,7 @@ def _apply_row(row: ImportRow, *, images_dir: Path, currency: str) -> tuple[str,
         before = _snapshot(product)
         product_update(product=product, **fields)
         outcome = "updated" if _snapshot(product) != before else "unchanged"
-    added, warnings = _add_images(product, paths, images_dir)
+    added, warnings = _add_images(product, paths, images_dir, stored)
     if added and outcome == "unchanged":
         outcome = "updated"
     return outcome, added, warnings
@@ -287,7 +292,9 @@ def _image_path(images_dir: Path, name: str) -> Path:
     return path
 
 
-def _add_images(product: Product, paths: list[Path], images_dir: Path) -> tuple[int, list[str]]:
+def _add_images(
+    product: Product, paths: list[Path], images_dir: Path, stored: list[str]
+) -> tuple[int, list[str]]:
     added, warnings = 0, []
     for path in paths:
         shown = path.relative_to(images_dir.resolve()).as_posix()
@@ -299,8 +306,17 @@ def _add_images(product: Product, paths: list[Path], images_dir: Path) -> tuple[
         except OSError as exc:
             raise _RowFailed(f"image {shown!r} could not be read ({exc.strerror or exc})") from exc
         added += int(result.created)
+        if result.created:
+            stored.append(result.image.image.name)
         warnings.extend(f"image {shown!r}: {warning}" for warning in result.warnings)
     return added, warnings
+
+
+def _delete_unreferenced(names: list[str]) -> None:
+    """Files stored for a row that was rolled back, unless another product's photo uses the same file."""
+    for name in names:
+        if not ProductImage.objects.filter(image=name).exists():
+            default_storage.delete(name)
 
 
 def _message(exc: ValidationError) -> str:

@@ -111,10 +111,11 @@ def test_csv_twice_is_unchanged_and_an_edit_is_an_update(tmp_path):
 
 
 @pytest.mark.django_db
-def test_bad_rows_are_reported_by_line_and_the_rest_imports(tmp_path):
+def test_bad_rows_are_reported_by_line_and_the_rest_imports(tmp_path, settings):
     (tmp_path / "broken.jpg").write_bytes((PHOTOS / "apple.jpg").read_bytes()[:3000])
     (tmp_path / "good.webp").write_bytes((PHOTOS / "cup.webp").read_bytes())
-    (tmp_path / "chair.webp").write_bytes((PHOTOS / "chair.webp").read_bytes())
+    for name in ("chair.webp", "orange.jpg"):
+        (tmp_path / name).write_bytes((PHOTOS / name).read_bytes())
     body = (
         "OK-1,Cup,Kitchen,3.00,,good.webp\n"  # line 2
         ",No sku,Kitchen,3.00,,good.webp\n"  # line 3
@@ -124,7 +125,7 @@ def test_bad_rows_are_reported_by_line_and_the_rest_imports(tmp_path):
         "BROKEN,Cup,Kitchen,1,,broken.jpg\n"  # line 7
         "OK-1,Again,Kitchen,1,,good.webp\n"  # line 8: SKU used on line 2
         "ESCAPE,Cup,Kitchen,1,,../../etc/passwd\n"  # line 9
-        "HALF,Chair,Kitchen,1,,chair.webp;nowhere.jpg\n"  # line 10: all or nothing
+        "HALF,Chair,Kitchen,1,,orange.jpg;broken.jpg\n"  # line 10: all or nothing
         "OK-2,Chair,Furniture,5,,chair.webp\n"  # line 11
     )
 
@@ -142,6 +143,8 @@ def test_bad_rows_are_reported_by_line_and_the_rest_imports(tmp_path):
     assert (report.created, report.failed) == (2, 8)
     assert set(Product.objects.values_list("sku", flat=True)) == {"OK-1", "OK-2"}
     assert not Product.objects.filter(sku="HALF").exists()
+    stored = {path.name for path in (Path(settings.MEDIA_ROOT) / "products").rglob("*.*")}
+    assert stored == {Path(image.image.name).name for image in ProductImage.objects.all()}  # no orphans
 
 
 @pytest.mark.django_db
