@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 from PIL import Image
 
-from tests.search.shop_helpers import build_now, shop, side_by_side  # noqa: F401 (fixture)
+from tests.search.shop_helpers import build_now, fresh_embedder, shop, side_by_side  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 # ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
@@ -255,3 +255,15 @@ def test_kept_query_photo_is_reencoded_and_purged(client, shop, photo_bytes, set
     call_command("purge_query_photos", stdout=out)
     assert "Deleted 1 query photo" in out.getvalue()
     assert not old.exists() and kept[0].exists()
+
+
+def test_untrained_model_is_announced(client, shop, photo_bytes, settings, fresh_embedder):
+    settings.SEARCH_UNTRAINED = True
+    settings.SEARCH_BACKBONE = "resnet18"
+    response = client.post(SEARCH, {"image": upload("q.webp", photo_bytes("cup.webp"))})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["model"]["untrained"] is True and body["model"]["pretrained"] is False
+    assert body["model"]["name"] == "resnet18"
+    assert any("untrained" in warning and "not meaningful" in warning for warning in body["warnings"])
