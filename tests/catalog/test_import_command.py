@@ -60,3 +60,20 @@ def test_command_fails_clearly_for_missing_inputs_and_wrong_header(tmp_path):
         _run(str(bad), "--images", str(PHOTOS))
     with pytest.raises(CommandError, match="ISO 4217"):
         _run("--images", str(PHOTOS), "--currency", "EURO")
+
+
+def test_progress_bar_shows_only_for_long_imports_on_a_terminal(capsys):
+    from catalog.management.commands.import_catalog import PROGRESS_MIN_ROWS, _ProgressBar
+
+    long_import = PROGRESS_MIN_ROWS + 5
+    bar = _ProgressBar(enabled=True)
+    for done in range(1, long_import + 1):
+        bar.update(done, long_import)
+    bar.close()
+    assert f"{long_import}/{long_import}" in capsys.readouterr().err
+
+    for enabled, total in ((True, PROGRESS_MIN_ROWS - 1), (False, long_import)):
+        quiet = _ProgressBar(enabled=enabled)
+        quiet.update(1, total)
+        quiet.close()
+    assert capsys.readouterr().err == ""
