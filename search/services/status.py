@@ -11,7 +11,7 @@ from django.db.models import F, Q
 from catalog.models import Product, ProductImage
 from search.models import ImageEmbedding, IndexBuild
 
-from .embeddings import pending_images
+from .embeddings import ID_CHUNK, pending_images
 from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
@@ -113,16 +113,23 @@ def product_index_statuses(products: Iterable[Product | int]) -> dict[int, Produ
         fingerprint = current_embedder().fingerprint
     except SearchUnavailable:
         fingerprint = ""
-    rows = ImageEmbedding.objects.filter(
-        image__product_id__in=product_ids, fingerprint=fingerprint, content_sha256=F("image__sha256")
-    ).values_list("image__product_id", "image_id", "status", "error")
     found: dict[int, list[tuple]] = {}
-    for product_id, *rest in rows:
-        found.setdefault(product_id, []).append(tuple(rest))
+    photos: dict[int, int] = {}
+    for start in range(0, len(product_ids), ID_CHUNK):  # a whole admin list: stay under SQL limits
+        chunk = product_ids[start : start + ID_CHUNK]
+        for product_id, *rest in _embedding_rows(chunk, fingerprint):
+            found.setdefault(product_id, []).append(tuple(rest))
+        photos.update(_photo_counts(chunk))
     done_ids = [row[0] for group in found.values() for row in group if row[1] == ImageEmbedding.Status.DONE]
     indexed = _indexed_image_ids(serving_index(), fingerprint, done_ids)
-    photos = _photo_counts(product_ids)
     return {pid: _product_status(photos.get(pid, 0), found.get(pid, []), indexed) for pid in product_ids}
+
+
+def _embedding_rows(product_ids: list[int], fingerprint: str):
+    """(product_id, image_id, status, error) for embeddings of the photos' current content."""
+    return ImageEmbedding.objects.filter(
+        image__product_id__in=product_ids, fingerprint=fingerprint, content_sha256=F("image__sha256")
+    ).values_list("image__product_id", "image_id", "status", "error")
 
 
 def _product_status(photos: int, rows: list[tuple], indexed: set[int]) -> ProductIndexStatus:
