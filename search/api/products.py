@@ -18,6 +18,7 @@ from rest_framework import generics, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from catalog.models import Product, ProductImage
@@ -37,7 +38,8 @@ PRODUCT_FILTERS = [
 ]
 
 
-def validated(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:
+def validated(serializer_class: type[Serializer], data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """The serializer's validated data, or a ValidationError (400 with field errors)."""
     serializer = serializer_class(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

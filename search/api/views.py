@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from catalog.selectors import category_list
 from search.api import serializers as s
 from search.api.openapi import errors
-from search.api.products import active_product
+from search.api.products import active_product, validated
 from search.api.throttling import SearchAnonThrottle
 from search.fetch import fetch_image_url
 from search.query_photos import query_photo_keep
@@ -49,12 +49,6 @@ def model_warnings(embedder: Any) -> list[str]:
             f"{embedder.requested} are not available."
         ]
     return []
-
-
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class SearchView(APIView):
