@@ -68,9 +68,9 @@ class ProductImageForm(forms.ModelForm):
             return data
         try:
             photo = decode_photo(read_limited(upload))
-            image_screen(
-                image=photo.picture, sha256=photo.sha256, phash=photo.phash, product=self.instance.product
-            )
+            # On the add page the product does not exist yet: every other product's photo counts then.
+            product = self.instance.product if self.instance.product_id else None
+            image_screen(image=photo.picture, sha256=photo.sha256, phash=photo.phash, product=product)
         except ImageRejected as exc:
             self.add_error("upload", exc)
         return data

@@ -158,3 +158,11 @@ def test_a_job_failing_as_a_whole_shows_the_reason(
     )
     html = response.content.decode()
     assert 'id="job-error"' in html and "missing column(s)" in html
+
+
+def test_staff_without_permissions_cannot_import_or_rebuild(client, django_user_model):
+    staff = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(staff)
+    assert client.get(IMPORT_URL).status_code == 403
+    assert client.post(reverse("admin:search_dashboard_rebuild")).status_code == 403
+    assert client.get(reverse("admin:search_dashboard")).status_code == 403

@@ -218,3 +218,23 @@ def test_photo_inline_is_not_shown_as_an_io_error_for_big_garbage(admin_client, 
     response = _post_photo(admin_client, product, "broken.png", garbage)
     assert response.status_code == 200
     assert product.images.count() == 0
+
+
+def test_add_page_creates_the_product_with_its_first_photo(admin_client, photo_bytes):
+    data = {
+        "sku": "NEW-1",
+        "name": "New hammer",
+        "slug": "new-hammer",
+        "price": "9.99",
+        "currency": "EUR",
+        "is_active": "on",
+        "images-TOTAL_FORMS": "1",
+        "images-INITIAL_FORMS": "0",
+        "images-MIN_NUM_FORMS": "0",
+        "images-MAX_NUM_FORMS": "1000",
+        "images-0-upload": SimpleUploadedFile("hammer.webp", photo_bytes("hammer1.webp")),
+    }
+    response = admin_client.post(reverse("admin:catalog_product_add"), data)
+    assert response.status_code == 302, response.content.decode()
+    product = Product.objects.get(sku="NEW-1")
+    assert product.images.get().original_name == "hammer.webp"
