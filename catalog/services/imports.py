@@ -288,7 +288,7 @@ def _image_path(images_dir: Path, name: str) -> Path:
     if not path.is_relative_to(images_dir.resolve()):
         raise _RowFailed(f"image {name!r} is outside the images folder")
     if not path.is_file():
-        raise _RowFailed(f"image file {name!r} not found in {images_dir}")
+        raise _RowFailed(f"image file {name!r} not found")
     return path
 
 

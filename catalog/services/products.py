@@ -19,6 +19,7 @@ _UPDATABLE = {"sku", "name", "description", "price", "currency", "category", "is
 _SKU_MAX = Product._meta.get_field("sku").max_length
 _NAME_MAX = Product._meta.get_field("name").max_length
 _SLUG_MAX = Category._meta.get_field("slug").max_length
+_CATEGORY_NAME_MAX = Category._meta.get_field("name").max_length
 
 
 def category_get_or_create(*, name: str, parent: Category | None = None) -> Category:
@@ -26,6 +27,9 @@ def category_get_or_create(*, name: str, parent: Category | None = None) -> Cate
     name = " ".join((name or "").split())
     if not name:
         raise ValidationError("A category needs a name.", code="category_name_missing")
+    if len(name) > _CATEGORY_NAME_MAX:
+        message = f"The category name {name[:20]!r}… is longer than {_CATEGORY_NAME_MAX} characters."
+        raise ValidationError(message, code="category_name_too_long")
     existing = Category.objects.filter(name__iexact=name, parent=parent).first()
     if existing is not None:
         return existing

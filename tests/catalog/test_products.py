@@ -136,3 +136,5 @@ def test_categories_are_reused_case_insensitively_and_slugs_stay_unique():
     assert clash.slug == "hand-tools-2"
     with pytest.raises(ValidationError, match="needs a name"):
         category_get_or_create(name="  ")
+    with pytest.raises(ValidationError, match="longer than 120 characters"):
+        category_get_or_create(name="x" * 121)
