@@ -21,7 +21,12 @@ PROGRESS_MIN_ROWS = 20
 
 
 class Command(BaseCommand):
-    help = "Import products and photos from a CSV file or a folder tree of photos."
+    help = (
+        "Import products and photos from a CSV file or a folder tree of photos. CSV: one product a row; "
+        "image holds one or more paths relative to --images separated by ';' or '|'; category may be "
+        "'Parent > Child'; an optional currency column overrides --currency. Folder: sub-folders are "
+        "categories, each photo a product named after its file. Re-running changes nothing."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
