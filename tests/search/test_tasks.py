@@ -74,6 +74,47 @@ def test_embed_images_and_build_index_tasks(shop, django_capture_on_commit_callb
     assert embed_image.delay(10**9).get() == "gone"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_build_at_once(shop, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("threads need a server database; runs in `make test-postgres`")
+    import threading
+
+    import search.index
+
+    real_build, running, overlaps = search.index.index_build, [], []
+
+    def slow_build(*args, **kwargs):
+        running.append(1)
+        overlaps.append(len(running))
+        time.sleep(1.0)
+        try:
+            return real_build(*args, **kwargs)
+        finally:
+            running.pop()
+
+    monkeypatch.setattr(search.index, "index_build", slow_build)
+    builds = [IndexBuild.objects.create(), IndexBuild.objects.create()]
+
+    def worker(build_id: int) -> None:
+        try:
+            build_index.delay(build_id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=[build.pk]) for build in builds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert max(overlaps) == 1  # never two index builds at the same moment
+    # The one that could not start was run after the other, as its follow-up.
+    assert set(IndexBuild.objects.filter(pk__in=[b.pk for b in builds]).values_list("status", flat=True)) == {
+        "succeeded"
+    }
+
+
 # --- a real worker ---------------------------------------------------------------------------
 
 
