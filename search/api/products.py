@@ -45,6 +45,11 @@ def validated(serializer_class: type[Serializer], data: Any, *, partial: bool = 
     return serializer.validated_data
 
 
+def without_blanks(data: dict[str, Any]) -> dict[str, Any]:
+    """Search and filter options: an empty form field or ?min_price= means "not given"."""
+    return {key: value for key, value in data.items() if value != ""}
+
+
 def active_product(pk: int) -> Product:
     """A product shoppers may see (hidden products answer 404 like missing ones)."""
     product = product_get(pk=pk, active=True)
@@ -79,7 +84,7 @@ class ProductListView(generics.GenericAPIView):
         responses={200: s.ProductOutputSerializer(many=True), **errors(400, 404)},
     )
     def get(self, request: Request) -> Response:
-        filters = validated(s.ProductFilterInputSerializer, request.query_params.dict())
+        filters = validated(s.ProductFilterInputSerializer, without_blanks(request.query_params.dict()))
         products = product_list(
             category=filters.get("category"),
             min_price=filters.get("min_price"),

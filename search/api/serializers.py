@@ -57,7 +57,9 @@ class CropObjectField(CropField):
     """JSON crop: documented as an object; "x,y,w,h" is accepted too."""
 
 
-class PriceRangeMixin(serializers.Serializer):
+class CatalogFilterInputSerializer(serializers.Serializer):
+    """Category (slug, subcategories included) and price range, shared by search and listings."""
+
     category = serializers.SlugRelatedField(
         slug_field="slug", queryset=Category.objects.all(), required=False, allow_null=True
     )
@@ -71,7 +73,7 @@ class PriceRangeMixin(serializers.Serializer):
         return attrs
 
 
-class SearchOptionsInputSerializer(PriceRangeMixin):
+class SearchOptionsInputSerializer(CatalogFilterInputSerializer):
     k = serializers.IntegerField(min_value=1, max_value=K_MAX, default=K_DEFAULT)
 
 
@@ -105,7 +107,7 @@ class SimilarInputSerializer(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=K_MAX, default=K_DEFAULT)
 
 
-class ProductFilterInputSerializer(PriceRangeMixin):
+class ProductFilterInputSerializer(CatalogFilterInputSerializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from catalog.selectors import category_list
 from search.api import serializers as s
 from search.api.openapi import errors
-from search.api.products import active_product, validated
+from search.api.products import active_product, validated, without_blanks
 from search.api.throttling import SearchAnonThrottle
 from search.fetch import fetch_image_url
 from search.query_photos import query_photo_keep
@@ -104,7 +104,7 @@ class SearchView(APIView):
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
         multipart = request.content_type.startswith("multipart/")
         serializer = s.SearchUploadInputSerializer if multipart else s.SearchJsonInputSerializer
-        return validated(serializer, {**request.query_params.dict(), **body})
+        return validated(serializer, without_blanks({**request.query_params.dict(), **body}))
 
     def _picture(self, attrs: dict[str, Any], timings: dict[str, float]) -> Image.Image:
         max_bytes = settings.SEARCH_QUERY_MAX_BYTES
@@ -133,7 +133,7 @@ class SimilarProductsView(APIView):
         responses={200: s.SimilarOutputSerializer, **errors(400, 404, 429, 503)},
     )
     def get(self, request: Request, pk: int) -> Response:
-        k = validated(s.SimilarInputSerializer, request.query_params.dict())["k"]
+        k = validated(s.SimilarInputSerializer, without_blanks(request.query_params.dict()))["k"]
         product = active_product(pk)
         hits = similar_products(product, k=k)
         embedder = current_embedder()

@@ -140,6 +140,13 @@ def test_bad_parameters_are_field_errors(client, shop, photo_bytes, params, fiel
     assert body["errors"][field][0]
 
 
+def test_blank_form_fields_mean_not_given(client, indexed_shop, photo_bytes):
+    blanks = {"k": "", "category": "", "min_price": "", "max_price": "", "crop": ""}
+    response = client.post(SEARCH, {"image": upload("q.webp", photo_bytes("cup.webp")), **blanks})
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == 6  # the default k, no filter
+
+
 def test_json_needs_exactly_one_of_image_or_url(client, shop):
     for payload in ({}, {"image": "aGVsbG8=", "url": "http://example.com/x.jpg"}):
         response = client.post(SEARCH, payload, content_type="application/json")
