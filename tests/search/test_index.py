@@ -145,6 +145,20 @@ def test_readers_swap_to_new_builds_while_queries_run(tmp_path, dataset):
     assert versions[-1] in seen_versions
 
 
+def test_a_reader_held_by_a_running_query_survives_cleanup_of_its_build(tmp_path, dataset):
+    vectors, ids, queries = dataset
+    build(tmp_path, vectors, ids)
+    old_reader = current_index(tmp_path)
+    expected = old_reader.search(queries[0], 5, exact_threshold=0, search_k=2000)
+    build(tmp_path, vectors[:100], ids[:100])
+    index_cleanup(tmp_path, keep=1)
+    assert not old_reader.path.exists()
+    found, scores = old_reader.search(queries[0], 5, exact_threshold=0, search_k=2000)
+    assert found.tolist() == expected[0].tolist()
+    np.testing.assert_allclose(scores, expected[1])
+    assert len(current_index(tmp_path)) == 100
+
+
 def test_failed_build_leaves_previous_build_serving(tmp_path, dataset, monkeypatch):
     vectors, ids, queries = dataset
     good = build(tmp_path, vectors, ids)
