@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
@@ -62,4 +63,12 @@ def test_docs_page_renders_with_local_assets(client):
     assert "swagger-ui" in html and "/api/v1/schema/" in html
     # Assets come from drf-spectacular-sidecar's static files, not a CDN.
     assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
-    assert "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    bundle = "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+    assert bundle in html
+    assert finders.find(bundle) is not None  # the file ships with the app: collectstatic serves it
+
+
+def test_redoc_page_renders(client):
+    response = client.get("/api/v1/redoc/")
+    assert response.status_code == 200
+    assert "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js" in response.content.decode()
