@@ -57,3 +57,20 @@ def test_thumbnail_falls_back_to_the_photo_when_its_file_is_gone(product, photo_
 def test_thumbnail_size_is_bounded():
     with pytest.raises(ValueError, match="between 16 and 1024"):
         thumbnail_url(None, size=5000)
+
+
+@pytest.mark.django_db
+def test_concurrent_first_requests_all_get_a_whole_thumbnail(product, photo_bytes, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    image = product_image_create(product=product, file=ContentFile(photo_bytes("orange.jpg"))).image
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        urls = set(pool.map(lambda _: thumbnail_url(image, 200), range(12)))
+
+    folder = Path(settings.MEDIA_ROOT) / "thumbs" / "200"
+    assert urls == {f"/media/thumbs/200/{image.sha256}.jpg"}
+    assert [path.name for path in folder.iterdir()] == [f"{image.sha256}.jpg"]  # no temp files left
+    with Image.open(folder / f"{image.sha256}.jpg") as thumb:
+        thumb.load()  # a half-written file would fail to decode
+        assert thumb.size == (200, 200)
