@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -28,6 +28,7 @@ from catalog.services.products import product_create, product_delete, product_up
 from search.api import serializers as s
 from search.api.openapi import errors
 from search.api.pagination import ProductPagination
+from search.api.parsers import SafeJSONParser
 from search.uploads import check_content_length
 
 PRODUCT_FILTERS = [
@@ -76,7 +77,7 @@ class ProductListView(generics.GenericAPIView):
 
     serializer_class = s.ProductOutputSerializer
     pagination_class = ProductPagination
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [SafeJSONParser, MultiPartParser]
 
     @extend_schema(
         operation_id="products_list",
@@ -109,7 +110,7 @@ class ProductListView(generics.GenericAPIView):
 class ProductDetailView(APIView):
     """GET /api/v1/products/{id}/ (public); PATCH and DELETE (token)."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [SafeJSONParser, MultiPartParser]
 
     @extend_schema(
         operation_id="products_retrieve", responses={200: s.ProductDetailOutputSerializer, **errors(404)}

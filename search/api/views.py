@@ -13,7 +13,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from PIL import Image
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from catalog.selectors import category_list
 from search.api import serializers as s
 from search.api.openapi import errors
+from search.api.parsers import SafeJSONParser
 from search.api.products import active_product, validated, without_blanks
 from search.api.throttling import SearchAnonThrottle
 from search.fetch import fetch_image_url
@@ -56,7 +57,7 @@ class SearchView(APIView):
 
     permission_classes = [AllowAny]
     throttle_classes = [SearchAnonThrottle]
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [SafeJSONParser, MultiPartParser]
 
     @extend_schema(
         operation_id="search_by_photo",

@@ -265,3 +265,8 @@ def test_base64_photo_just_under_the_limit_is_accepted(client, shop, settings):
     settings.SEARCH_QUERY_MAX_BYTES = len(photo) - 100
     response = client.post(SEARCH, payload, content_type="application/json")
     assert_error(response, 413, "too_large", "too large")
+
+
+def test_deeply_nested_json_is_400_not_500(client, shop):
+    response = client.post(SEARCH, "[" * 200_000, content_type="application/json")
+    assert_error(response, 400, "parse_error", "nested too deeply")
