@@ -3,6 +3,8 @@ build and embedding history. The dashboard lives under the IndexBuild admin's UR
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
@@ -12,17 +14,23 @@ from django.utils.html import format_html
 
 from search.models import ImageEmbedding, IndexBuild
 
+if TYPE_CHECKING:
+    from search.services import BuildSummary, IndexStatus
 
-def _status():
+
+def _status() -> IndexStatus:
     from search.services import index_status  # loads the model on first use
 
     return index_status()
 
 
-def dashboard_state(status) -> dict:
+def dashboard_state(status: IndexStatus) -> dict:
     """The part of the dashboard that changes while a build runs (polled by the page)."""
     running = status.running_build
+    queued = IndexBuild.objects.filter(status=IndexBuild.Status.QUEUED).exists()
     return {
+        "busy": running is not None or queued,
+        "queued": queued,
         "state": status.state,
         "products": status.products,
         "images": status.images,
@@ -35,7 +43,7 @@ def dashboard_state(status) -> dict:
     }
 
 
-def _running(build) -> dict:
+def _running(build: BuildSummary) -> dict:
     percent = round(100 * build.done / build.total) if build.total else 0
     return {
         "id": build.id,

@@ -1,14 +1,15 @@
 /* Live progress for admin pages: polls the JSON endpoint named by data-poll-url and fills elements
-   carrying data-field="<key>" (text) or data-value-field="<key>" (a <progress> value). When the work
-   ends (data-done-when="finished" is true, or a running build disappears) the page reloads once so the
-   server-rendered final state, with all errors, is shown. Without JavaScript the page still works. */
+   carrying data-field="<key>" (text), data-value-field="<key>" (a <progress> value) or data-show-when
+   (shown while the key is truthy). When the work ends ("finished" turns true, or "busy" turns false)
+   the page reloads once so the server-rendered final state, with all errors, is shown.
+   The pages only include this script while something is in progress; without JavaScript they still work. */
 (function () {
   "use strict";
   var root = document.querySelector("[data-poll-url]");
   if (!root) { return; }
   var url = root.getAttribute("data-poll-url");
   var every = parseInt(root.getAttribute("data-poll-every") || "1000", 10);
-  var wasRunning = root.getAttribute("data-running") === "true";
+  var wasBusy = root.getAttribute("data-busy") === "true";
 
   function lookup(data, path) {
     return path.split(".").reduce(function (value, key) {
@@ -32,9 +33,8 @@
 
   function finished(data) {
     if ("finished" in data) { return data.finished; }
-    var running = Boolean(data.running);
-    var ended = wasRunning && !running;
-    wasRunning = running;
+    var ended = wasBusy && !data.busy;
+    wasBusy = Boolean(data.busy);
     return ended;
   }
 

@@ -140,3 +140,28 @@ def test_near_duplicates_page(logged_in, live_server, photo_path, screenshot):
     assert {el.text for el in groups[0].find_elements(By.CSS_SELECTOR, ".sku")} == {"HAM-1", "HAM-COPY"}
     assert all(width > 0 for width in loaded_images(browser, ".duplicate-group img"))
     screenshot("duplicates")
+
+
+def test_dashboard_follows_a_running_build(logged_in, live_server, screenshot):
+    from django.utils import timezone
+
+    from search.models import IndexBuild
+
+    browser = logged_in
+    build = IndexBuild.objects.create(status="running", total=40, done=10, started_at=timezone.now())
+    browser.get(f"{live_server.url}/admin/search/indexbuild/dashboard/")
+    panel = browser.find_element(By.ID, "running-build")
+    assert panel.is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#running-build progress").get_property("value") == 25
+    IndexBuild.objects.filter(pk=build.pk).update(done=30)
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-field='running.done']"), "30")
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "#running-build progress").get_property("value") == 75
+    screenshot("dashboard-building")
+    IndexBuild.objects.filter(pk=build.pk).update(
+        status="failed", error="disk full", finished_at=timezone.now()
+    )
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.visibility_of_element_located((By.ID, "last-error")))
+    assert "disk full" in browser.find_element(By.ID, "last-error").text
+    assert not browser.find_element(By.ID, "running-build").is_displayed()

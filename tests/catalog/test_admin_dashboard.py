@@ -61,8 +61,16 @@ def test_rebuild_now_queues_a_build(admin_client, django_capture_on_commit_callb
     build = IndexBuild.objects.get()
     assert build.status == "queued"
     assert enqueued == [build.pk]
-    assert "Rebuild queued" in response.content.decode()
+    html = response.content.decode()
+    assert "Rebuild queued" in html
+    assert 'id="build-queued" data-show-when="queued">' in html  # shown, not hidden
+    assert "data-poll-url" in html  # the page follows the build until it ends
     assert response.redirect_chain[-1][0] == DASHBOARD
+
+
+def test_idle_dashboard_does_not_poll(admin_client):
+    IndexBuild.objects.create(status="succeeded")
+    assert "data-poll-url" not in admin_client.get(DASHBOARD).content.decode()
 
 
 def test_rebuild_needs_a_post(admin_client):
@@ -78,5 +86,5 @@ def test_status_endpoint_reports_a_running_build(admin_client, client):
         data["running"]["done"] == 5 and data["running"]["total"] == 20 and data["running"]["percent"] == 25
     )
     html = admin_client.get(DASHBOARD).content.decode()
-    assert 'data-running="true"' in html and "admin_extra/poll.js" in html
+    assert 'data-busy="true"' in html and "data-poll-url" in html
     assert client.get(reverse("admin:search_dashboard_status")).status_code == 302
