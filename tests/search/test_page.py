@@ -209,3 +209,13 @@ def test_a_photo_over_the_size_limit_is_refused_with_the_limit(client, photo_pat
 
     assert response.status_code == 413
     assert "The photo is too large: the limit is 2 KB." in response.content.decode()
+
+
+def test_product_page_lists_every_photo(client, shop_catalog, photo_path):
+    from catalog.services import product_image_create
+
+    hammer = shop_catalog["HAM-1"]
+    product_image_create(product=hammer, file=photo_path("hammer2.webp").read_bytes())
+
+    html = client.get(reverse("product-detail", kwargs={"pk": hammer.pk})).content.decode()
+    assert 'alt="Claw hammer, photo 1"' in html and 'alt="Claw hammer, photo 2"' in html
