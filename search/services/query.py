@@ -89,7 +89,7 @@ def similar_products(product: Product, *, k: int = 8, timings: dict | None = Non
 
 
 def _query_picture(image: Image.Image | bytes, crop) -> Image.Image:
-    from search.embedding import crop_fraction, load_image
+    from search.embedding import crop_fraction, load_image, to_rgb
 
     if isinstance(image, bytes | bytearray):
         # Decode like catalog photos are decoded (JPEG draft scaling), so the very same photo scores 1.0;
@@ -97,7 +97,7 @@ def _query_picture(image: Image.Image | bytes, crop) -> Image.Image:
         draft = None if crop else settings.SEARCH_RESIZE
         picture = load_image(io.BytesIO(image), max_pixels=settings.SEARCH_QUERY_MAX_PIXELS, draft_size=draft)
     else:
-        picture = image if image.mode == "RGB" else image.convert("RGB")
+        picture = to_rgb(image)  # alpha composited on white, like catalog photos
     return crop_fraction(picture, crop) if crop else picture
 
 
