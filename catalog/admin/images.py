@@ -10,10 +10,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from catalog.models import ProductImage
+from catalog.models import Product, ProductImage
 from catalog.moderation import image_screen
 from catalog.services import (
     ImageRejected,
@@ -101,7 +103,7 @@ class ProductImageInline(admin.TabularInline):
         return f"{image.width} × {image.height}" if image.pk else ""
 
 
-def image_formset_save(request: HttpRequest, formset) -> None:
+def image_formset_save(request: HttpRequest, formset: BaseInlineFormSet) -> None:
     """Apply the inline: deletions and order changes in place, new photos through product_image_create."""
     formset.save(commit=False)  # fills deleted_objects / changed_objects without writing new rows
     for image in formset.deleted_objects:
@@ -114,7 +116,9 @@ def image_formset_save(request: HttpRequest, formset) -> None:
             _image_add(request, formset.instance, upload, form.cleaned_data.get("display_order"))
 
 
-def _image_add(request: HttpRequest, product, upload, display_order: int | None) -> None:
+def _image_add(
+    request: HttpRequest, product: Product, upload: UploadedFile, display_order: int | None
+) -> None:
     try:
         result = product_image_create(
             product=product, file=upload, display_order=display_order, original_name=upload.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -25,7 +26,7 @@ class FlaggedImageAddForm(forms.ModelForm):
         model = FlaggedImage
         fields = ["reason"]
 
-    def clean_upload(self):
+    def clean_upload(self) -> UploadedFile:
         upload = self.cleaned_data["upload"]
         try:
             decode_photo(read_limited(upload))
@@ -40,12 +41,12 @@ class FlaggedImageAdmin(admin.ModelAdmin):
     search_fields = ("reason",)
     readonly_fields = ("thumbnail", "sha256", "phash", "fingerprint", "created_at")
 
-    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+    def get_form(self, request: HttpRequest, obj: FlaggedImage | None = None, change: bool = False, **kwargs):
         if obj is None:
             kwargs["form"] = FlaggedImageAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj=None):
+    def get_fields(self, request: HttpRequest, obj: FlaggedImage | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("upload", "reason")
         return ("thumbnail", "reason", "sha256", "phash", "fingerprint", "created_at")

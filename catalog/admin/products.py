@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from catalog.models import Product, ProductImage
@@ -83,10 +83,10 @@ class ProductAdmin(admin.ModelAdmin):
         images = ProductImage.objects.order_by("display_order", "id")
         return super().get_queryset(request).prefetch_related(Prefetch("images", queryset=images))
 
-    def get_changelist(self, request: HttpRequest, **kwargs):
+    def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
         return ProductChangeList
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         own = [
             path("import/", self.admin_site.admin_view(views.import_start), name="catalog_product_import"),
             path(

@@ -6,12 +6,15 @@ model permission it needs. Views parse and format; catalog.tasks / services do t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -21,6 +24,9 @@ from catalog.models import ImportJob, Product, ProductImage
 from catalog.moderation import near_duplicate_groups
 from catalog.tasks import import_job_create
 from catalog.thumbnails import thumbnail_url
+
+if TYPE_CHECKING:
+    from search.services import Hit
 
 CARD_THUMB_SIZE = 160
 MAX_CSV_BYTES = 20 * 1024 * 1024
@@ -54,7 +60,7 @@ class ImportForm(forms.Form):
         help_text="Columns: sku,name,category,price,description,image (image = path inside the ZIP).",
     )
 
-    def clean_archive(self):
+    def clean_archive(self) -> UploadedFile:
         archive = self.cleaned_data["archive"]
         try:
             archive_check(archive)  # names and declared sizes now; the task checks again while extracting
@@ -62,7 +68,7 @@ class ImportForm(forms.Form):
             raise forms.ValidationError(str(exc), code="unsafe_archive") from exc
         return archive
 
-    def clean_csv_file(self):
+    def clean_csv_file(self) -> UploadedFile | None:
         csv_file = self.cleaned_data.get("csv_file")
         if csv_file is None:
             return None
@@ -146,7 +152,7 @@ def photo_card(image: ProductImage, score: float | None = None) -> PhotoCard:
     )
 
 
-def hit_cards(hits) -> list[PhotoCard]:
+def hit_cards(hits: Iterable[Hit]) -> list[PhotoCard]:
     return [photo_card(hit.image, hit.score) for hit in hits]
 
 
