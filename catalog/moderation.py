@@ -176,6 +176,7 @@ def _flagged_by_embedding(image: Image.Image) -> FlaggedImage | None:
     embedder = _embedder()
     if embedder is None:
         return None
+    _refresh_vectors(embedder)
     candidates = list(
         FlaggedImage.objects.filter(fingerprint=embedder.fingerprint, vector__isnull=False).only(
             "id", "reason", "vector"
@@ -190,6 +191,31 @@ def _flagged_by_embedding(image: Image.Image) -> FlaggedImage | None:
     if scores[best] >= settings.CATALOG_FLAGGED_MIN_SIMILARITY:
         return candidates[best]
     return None
+
+
+def flagged_image_vectors_refresh() -> int:
+    """Embed flagged pictures that have no vector under the current model (flagged while no model
+    was available, or before the model changed). Returns how many were embedded."""
+    embedder = _embedder()
+    return 0 if embedder is None else _refresh_vectors(embedder)
+
+
+def _refresh_vectors(embedder) -> int:
+    from search.embedding import load_image
+
+    refreshed = 0
+    for flagged in FlaggedImage.objects.exclude(fingerprint=embedder.fingerprint).exclude(image=""):
+        try:
+            with flagged.image.open("rb") as handle:
+                picture = load_image(handle.read(), max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
+        except (OSError, ValueError):
+            logger.exception("Flagged picture %s cannot be read: matched by hash only", flagged.pk)
+            continue
+        vector = np.asarray(embedder.embed([picture]), dtype="<f4")[0]
+        flagged.fingerprint, flagged.vector = embedder.fingerprint, vector.tobytes()
+        flagged.save(update_fields=["fingerprint", "vector"])
+        refreshed += 1
+    return refreshed
 
 
 def _embedder():

@@ -10,6 +10,7 @@ from catalog.models import FlaggedImage, ProductImage
 from catalog.moderation import (
     flagged_image_create,
     flagged_image_matches,
+    flagged_image_vectors_refresh,
     near_duplicate_groups,
     phash_distance,
 )
@@ -149,3 +150,23 @@ def test_photos_accepted_before_flagging_are_found(make_product, photo_bytes, se
     flagged = flagged_image_create(file=ContentFile(photo_bytes("pan.webp")), reason="stolen")
 
     assert {image.pk for image in flagged_image_matches(flagged=flagged)} == {pan.pk, copy.pk}
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_picture_flagged_while_no_model_was_available_is_embedded_later(product, photo_bytes, monkeypatch):
+    import catalog.moderation
+
+    orange = photo_bytes("orange.jpg")
+    with monkeypatch.context() as patch:
+        patch.setattr(catalog.moderation, "_embedder", lambda: None)  # e.g. the model failed to load
+        flagged = flagged_image_create(file=ContentFile(orange), reason="competitor's photo")
+    assert not flagged.vector
+
+    with pytest.raises(ImageRejected, match="competitor's photo"):  # the screen embeds it on demand
+        product_image_create(product=product, file=ContentFile(_variant(orange, mirror=True)))
+
+    assert flagged_image_vectors_refresh() == 1
+    flagged.refresh_from_db()
+    assert flagged.fingerprint and flagged.vector
+    assert flagged_image_vectors_refresh() == 0
