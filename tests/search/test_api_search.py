@@ -274,3 +274,21 @@ def test_untrained_model_is_announced(client, shop, photo_bytes, settings, fresh
     assert body["model"]["untrained"] is True and body["model"]["pretrained"] is False
     assert body["model"]["name"] == "resnet18"
     assert any("untrained" in warning and "not meaningful" in warning for warning in body["warnings"])
+
+
+def test_purge_with_retention_off_deletes_every_kept_photo(settings):
+    from django.core.management import CommandError, call_command
+
+    from search.query_photos import query_photos_root
+
+    settings.SEARCH_KEEP_QUERY_PHOTOS_DAYS = 0
+    today = query_photos_root() / "2026-01-02"
+    today.mkdir(parents=True)
+    (today / "a.jpg").write_bytes(b"x")
+    (query_photos_root() / "not-a-date").mkdir()  # not ours: left alone
+    out = io.StringIO()
+    call_command("purge_query_photos", stdout=out)
+    assert "Deleted 1 query photo" in out.getvalue()
+    assert not today.exists() and (query_photos_root() / "not-a-date").exists()
+    with pytest.raises(CommandError, match="0 or more"):
+        call_command("purge_query_photos", "--days", "-1")
