@@ -165,3 +165,15 @@ def test_dashboard_follows_a_running_build(logged_in, live_server, screenshot):
     WebDriverWait(browser, WAIT_SECONDS).until(EC.visibility_of_element_located((By.ID, "last-error")))
     assert "disk full" in browser.find_element(By.ID, "last-error").text
     assert not browser.find_element(By.ID, "running-build").is_displayed()
+
+
+def test_flag_a_picture(logged_in, live_server, photo_path, screenshot):
+    browser = logged_in
+    browser.get(f"{live_server.url}/admin/catalog/flaggedimage/add/")
+    browser.find_element(By.NAME, "upload").send_keys(str(photo_path("scissors1.webp")))
+    browser.find_element(By.NAME, "reason").send_keys("Copyrighted studio shot")
+    browser.find_element(By.NAME, "_save").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.presence_of_element_located((By.ID, "result_list")))
+    assert "Copyrighted studio shot" in browser.find_element(By.ID, "result_list").text
+    assert all(width > 0 for width in loaded_images(browser, "#result_list img.admin-extra-thumb"))
+    screenshot("flagged-list")
