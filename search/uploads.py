@@ -143,8 +143,12 @@ def _too_many_pixels(max_pixels: int) -> QueryImageError:
     )
 
 
-def decode_query_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
-    """Decode a query photo to an RGB PIL image, or raise QueryImageError saying what is wrong."""
+def decode_query_image(data: bytes, *, max_pixels: int | None = None, crop: object = None) -> Image.Image:
+    """Decode a query photo to an RGB PIL image, or raise QueryImageError saying what is wrong.
+
+    Without a crop the photo is decoded exactly as catalog photos are (large JPEGs in draft mode), so
+    the very same photo scores 1.0; with a crop the full resolution is kept for the cropped region.
+    """
     from search.embedding import ImageDecodeError, ImageTooLarge, load_image
 
     max_pixels = max_pixels or settings.SEARCH_QUERY_MAX_PIXELS
@@ -155,7 +159,8 @@ def decode_query_image(data: bytes, *, max_pixels: int | None = None) -> Image.I
     _open_header(data, max_pixels)
     _refuse_polyglot(data)
     try:
-        return load_image(data, max_pixels=max_pixels, formats=QUERY_IMAGE_FORMATS)
+        draft = None if crop else settings.SEARCH_RESIZE
+        return load_image(data, max_pixels=max_pixels, formats=QUERY_IMAGE_FORMATS, draft_size=draft)
     except ImageTooLarge as exc:
         raise _too_many_pixels(max_pixels) from exc
     except (ImageDecodeError, OSError, SyntaxError, ValueError) as exc:

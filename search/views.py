@@ -18,6 +18,7 @@ from catalog.thumbnails import thumbnail_url
 from search import services
 from search.fetch import UrlFetchError, fetch_image_url
 from search.forms import PhotoSearchForm
+from search.query_photos import query_photo_keep
 from search.uploads import QueryImageError, decode_query_image, read_upload
 
 PAGE_RESULTS = 24
@@ -128,9 +129,11 @@ def _query_image(form: PhotoSearchForm) -> Image.Image:
             raw = read_upload(data["image"], max_bytes=settings.SEARCH_QUERY_MAX_BYTES)
         else:
             raw = fetch_image_url(data["url"])
-        return decode_query_image(raw)
+        picture = decode_query_image(raw, crop=data["crop"])
     except (QueryImageError, UrlFetchError) as exc:
         raise SearchFailed(exc.message, exc.status_code) from exc
+    query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
+    return picture
 
 
 def _form_error_text(form: PhotoSearchForm) -> str:

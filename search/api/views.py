@@ -118,7 +118,7 @@ class SearchView(APIView):
             data = read_upload(attrs["image"], max_bytes=max_bytes)
         timings["read"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        picture = decode_query_image(data)
+        picture = decode_query_image(data, crop=attrs.get("crop"))
         timings["validate"] = (time.perf_counter() - started) * 1000
         return picture
 

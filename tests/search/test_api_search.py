@@ -292,3 +292,28 @@ def test_purge_with_retention_off_deletes_every_kept_photo(settings):
     assert not today.exists() and (query_photos_root() / "not-a-date").exists()
     with pytest.raises(CommandError, match="0 or more"):
         call_command("purge_query_photos", "--days", "-1")
+
+
+@pytest.mark.parametrize("endpoint", ["api", "page"])
+def test_the_same_large_jpeg_scores_one_through_api_and_page(client, shop, photo_bytes, endpoint):
+    # Catalog photos are decoded with JPEG draft scaling and queries without a crop decode the same
+    # way: the very photo in the catalog must come back first with a score of 1.0 on both paths.
+    from tests.search.shop_helpers import add_product
+
+    big = Image.open(io.BytesIO(photo_bytes("apple.jpg"))).convert("RGB").resize((1800, 1500))
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=90)
+    add_product("big-apple", buf.getvalue(), price="3.00")
+    build_now()
+
+    if endpoint == "api":
+        response = client.post(SEARCH, {"image": upload("q.jpg", buf.getvalue()), "k": "1"})
+        assert response.status_code == 200, response.content
+        top = response.json()["results"][0]
+        assert top["product"]["sku"] == "big-apple"
+        assert top["score"] == pytest.approx(1.0, abs=1e-3)
+    else:
+        response = client.post("/", {"image": upload("q.jpg", buf.getvalue())})
+        assert response.status_code == 200
+        assert "Big Apple" in response.content.decode()
+        assert "100% match" in response.content.decode()
