@@ -22,6 +22,7 @@ from django.db.models import Q
 from PIL import Image
 
 from catalog.models import Category, Product, ProductImage
+from catalog.selectors import category_descendant_ids
 from search.models import ImageEmbedding
 
 from .embeddings import ID_CHUNK
@@ -206,15 +207,7 @@ def _filtered_images(ids: list[int], filters: _Filters):
 
 def _category_ids(category: Category | int | None) -> frozenset[int] | None:
     """The category and all its descendants (a shopper filtering "Tools" wants "Hammers" too)."""
-    if category is None:
-        return None
-    root = category.pk if isinstance(category, Category) else int(category)
-    found, frontier = {root}, [root]
-    while frontier:
-        children = Category.objects.filter(parent_id__in=frontier).exclude(pk__in=found)
-        frontier = list(children.values_list("pk", flat=True))
-        found.update(frontier)
-    return frozenset(found)
+    return None if category is None else frozenset(category_descendant_ids(category))
 
 
 def _decimal(value: Decimal | float | None) -> Decimal | None:
