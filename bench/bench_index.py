@@ -31,12 +31,11 @@ K = 10
 _CHUNK = 20_000
 
 
-def clustered_unit_vectors(n: int, dim: int, *, per_cluster: int, seed: int, offset: int = 0) -> np.ndarray:
+def clustered_unit_vectors(n: int, dim: int, *, per_cluster: int, seed: int) -> np.ndarray:
     """Points around n/per_cluster centres, with variance decaying as 1/(j+1) along axis j.
 
     The decaying spectrum imitates CNN embeddings (most variance in a few hundred directions), so
-    PCA is meaningful; clusters imitate groups of similar products. ``offset`` continues the same
-    distribution (same centres) past row n, for held-out queries.
+    PCA is meaningful; clusters imitate groups of similar products.
     """
     rng = np.random.default_rng(seed)
     scale = (1.0 / np.sqrt(np.arange(1, dim + 1))).astype(np.float32)
@@ -45,9 +44,8 @@ def clustered_unit_vectors(n: int, dim: int, *, per_cluster: int, seed: int, off
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, _CHUNK):
         rows = min(_CHUNK, n - start)
-        chunk_rng = np.random.default_rng([seed, offset + start])
-        chunk = centres[chunk_rng.integers(0, n_clusters, rows)]
-        chunk += 0.6 * chunk_rng.standard_normal((rows, dim), dtype=np.float32) * scale
+        chunk = centres[rng.integers(0, n_clusters, rows)]
+        chunk += 0.6 * rng.standard_normal((rows, dim), dtype=np.float32) * scale
         out[start : start + rows] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
     return out
 
@@ -58,12 +56,12 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     best_rows = np.zeros((len(queries), k), dtype=np.int64)
     for start in range(0, len(vectors), 100_000):
         scores = queries @ vectors[start : start + 100_000].T
-        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
-        all_scores = np.concatenate([best_scores, scores], axis=1)
-        all_rows = np.concatenate([best_rows, rows], axis=1)
-        top = np.argsort(-all_scores, axis=1)[:, :k]
-        best_scores = np.take_along_axis(all_scores, top, axis=1)
-        best_rows = np.take_along_axis(all_rows, top, axis=1)
+        top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
+        all_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, axis=1)], axis=1)
+        all_rows = np.concatenate([best_rows, top + start], axis=1)
+        order = np.argsort(-all_scores, axis=1)[:, :k]
+        best_scores = np.take_along_axis(all_scores, order, axis=1)
+        best_rows = np.take_along_axis(all_rows, order, axis=1)
     return best_rows
 
 
@@ -185,8 +183,9 @@ def bench_one(args, workdir: Path, vectors, queries, truth, trees: int, pca_dim:
 def bench_size(args, n: int, workdir: Path) -> list[Row]:
     dim = args.large_dim if n >= args.large_size else args.dim
     started = time.perf_counter()
-    vectors = clustered_unit_vectors(n, dim, per_cluster=args.per_cluster, seed=args.seed)
-    queries = clustered_unit_vectors(n + args.queries, dim, per_cluster=args.per_cluster, seed=args.seed)[n:]
+    # Queries are held-out points of the same clusters: drawn together with the catalog, not indexed.
+    points = clustered_unit_vectors(n + args.queries, dim, per_cluster=args.per_cluster, seed=args.seed)
+    vectors, queries = points[:n], points[n:]
     truth = exact_top_k(vectors, queries, K)
     print(
         f"<!-- n={n:,} dim={dim}: data + exact truth in {time.perf_counter() - started:.1f}s -->", flush=True
