@@ -48,6 +48,8 @@ def index_publish(root: Path, version: str) -> None:
     directory can never be published.
     """
     root = Path(root)
+    if not version or Path(version).name != version or version.startswith(".") or TMP_MARKER in version:
+        raise ValueError(f"{version!r} is not the name of a build directory")
     manifest_read(build_path(root, version))
     tmp_link = root / f".{CURRENT_LINK}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
     # Relative target: the index directory can be moved or mounted elsewhere as a whole.

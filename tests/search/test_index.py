@@ -221,6 +221,9 @@ def test_incomplete_build_directory_cannot_be_published(tmp_path, dataset):
     (half / "vectors.npy").write_bytes(b"partial")
     with pytest.raises(IndexCorrupt, match="manifest"):
         index_publish(tmp_path, half.name)
+    for bad_name in ("../elsewhere", f"{good.version}.tmp-123", ""):
+        with pytest.raises(ValueError, match="not the name of a build directory"):
+            index_publish(tmp_path, bad_name)
     assert current_version(tmp_path) == good.version
 
 
