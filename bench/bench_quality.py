@@ -184,11 +184,20 @@ def main() -> None:
     parser.add_argument("--data", help="photo sets folder (default: $SHOP_SEARCH_DEVDATA or var/devdata)")
     parser.add_argument("--fashion-n", type=int, default=3000, help="Fashion-MNIST images used (1000..10000)")
     parser.add_argument("--models", default="lite0,resnet18,resnet50")
+    parser.add_argument(
+        "--originals", type=int, default=0, help="use N originals spread over the sets (0 = all)"
+    )
     args = parser.parse_args()
     if not 2000 <= args.fashion_n <= 10000:
         parser.error("--fashion-n must be between 2000 and 10000")
     root = data_dir(args.data)
-    originals = [to_rgb(Image.open(path)) for path in product_photos(root)]
+    paths = product_photos(root)
+    if args.originals:
+        # Evenly spread, so every set (gcompris, opencv, mvtb) stays represented.
+        paths = [
+            paths[i] for i in np.linspace(0, len(paths) - 1, min(args.originals, len(paths))).astype(int)
+        ]
+    originals = [to_rgb(Image.open(path)) for path in paths]
     images, labels = fashion_mnist_test(root)
     split = fashion_split(labels, args.fashion_n)
     print(
@@ -198,6 +207,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as empty_home:
         for name, config in model_configs(args.models.split(","), empty_home).items():
             embedder = build_embedder(config)
+            print(f"  {name}: {embedder.label} ...", flush=True)
             started = time.perf_counter()
             copy_rows[embedder.label] = copy_detection(embedder, originals)
             middle = time.perf_counter()
