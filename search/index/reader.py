@@ -21,8 +21,8 @@ from .manifest import (
 from .pca import Pca
 
 # Defaults measured by bench/bench_index.py (docs/benchmarks.md); callers pass settings.SEARCH_*.
-DEFAULT_SEARCH_K = 40_000
-DEFAULT_EXACT_THRESHOLD = 20_000
+DEFAULT_SEARCH_K = 80_000
+DEFAULT_EXACT_THRESHOLD = 50_000
 # Candidates taken from Annoy per result before the exact re-rank.
 OVERFETCH_FACTOR = 4
 MIN_CANDIDATES = 100

@@ -158,12 +158,12 @@ SEARCH_CENTER_CROP = env_bool("SEARCH_CENTER_CROP", True)
 SEARCH_BATCH_SIZE = env_int("SEARCH_BATCH_SIZE", 16)
 SEARCH_INDEX_DIR = Path(os.environ.get("SEARCH_INDEX_DIR", VAR_DIR / "index"))
 SEARCH_INDEX_KEEP_BUILDS = env_int("SEARCH_INDEX_KEEP_BUILDS", 3)
-# Index defaults measured by bench/bench_index.py (docs/benchmarks.md, "Index"): exact search beats Annoy
-# below ~20-30k vectors; at 2048-d, 100k vectors, 50 trees, search_k 40k gives recall@10 0.97
-# (20k: 0.947; with SEARCH_PCA_DIM=256, 20k gives 0.98). More trees barely help at 2048-d.
-SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 20_000)
+# Index defaults measured by bench/bench_index.py (docs/benchmarks.md, "Index"): exact search (recall 1)
+# costs ~0.3-0.5 us per vector at 2048-d, as much as Annoy at search_k 80k around 50k vectors; at 100k x
+# 2048-d, 50 trees, search_k 80k gives recall@10 0.97 (40k: 0.948). With SEARCH_PCA_DIM=256, 40k gives 0.97.
+SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 50_000)
 SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
-SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 40_000)
+SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 80_000)
 SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
 SEARCH_QUERY_MAX_BYTES = env_int("SEARCH_QUERY_MAX_BYTES", 10 * 1024 * 1024)
 SEARCH_QUERY_MAX_PIXELS = env_int("SEARCH_QUERY_MAX_PIXELS", 40_000_000)
