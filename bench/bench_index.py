@@ -211,7 +211,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pca", type=int, default=256, help="also build with PCA to this dimension (0: no)")
     parser.add_argument("--trees", type=ints, default=[50], help="Annoy tree counts to build")
     parser.add_argument(
-        "--search-k", type=ints, default=[5_000, 10_000, 20_000, 40_000], help="search_k values"
+        "--search-k", type=ints, default=[10_000, 20_000, 40_000, 80_000], help="search_k values"
     )
     parser.add_argument("--queries", type=int, default=200, help="held-out queries per size")
     parser.add_argument("--per-cluster", type=int, default=50, help="mean points per cluster")
