@@ -30,7 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.devdata import data_dir, product_photos  # noqa: E402
-from search.embedding import Embedder, EmbedderConfig, build_embedder  # noqa: E402
+from search.embedding import Embedder, EmbedderConfig, build_embedder, iter_batches  # noqa: E402
 from search.embedding.images import load_image  # noqa: E402
 from search.index import index_build  # noqa: E402
 
@@ -54,10 +54,11 @@ def make_jpegs(sources: list[Path], count: int, out_dir: Path) -> list[Path]:
     return paths
 
 
-def model_only_rate(embedder: Embedder, tensors: list[torch.Tensor], batch_size: int) -> float:
+def model_only_rate(embedder: Embedder, tensors: list[torch.Tensor], batch_size: int, workers: int) -> float:
+    """The same batching pipeline as for files, but items are already preprocessed tensors."""
     started = time.perf_counter()
-    for start in range(0, len(tensors), batch_size):
-        embedder.embed_tensor(torch.stack(tensors[start : start + batch_size]))
+    for batch in iter_batches(tensors, lambda tensor: tensor, batch_size=batch_size, workers=workers):
+        embedder.embed_tensor(batch.tensor)
     return len(tensors) / (time.perf_counter() - started)
 
 
@@ -98,7 +99,7 @@ def run(config: EmbedderConfig, label: str, paths: list[Path], args) -> None:
     # end-to-end run with the model-only run just before it.
     model_rates, file_rates = [], []
     for _ in range(args.rounds):
-        model_rates.append(model_only_rate(embedder, tensors, args.batch_size))
+        model_rates.append(model_only_rate(embedder, tensors, args.batch_size, args.workers))
         rate, vectors = embed_files_rate(embedder, paths, args.batch_size, args.workers)
         file_rates.append(rate)
     ratios = [f / m for f, m in zip(file_rates, model_rates, strict=True)]

@@ -171,10 +171,10 @@ def model_configs(names: list[str], empty_home: str) -> dict[str, EmbedderConfig
 
 def print_copy_table(rows: dict[str, dict[str, dict[int, float]]], count: int) -> None:
     print(f"\nCopy detection, {count} originals, recall@1 / recall@10:")
-    print(f"  {'model':<46}" + "".join(f"{name:>14}" for name in EDITS))
+    print(f"  {'model':<70}" + "".join(f"{name:>14}" for name in EDITS))
     for label, results in rows.items():
         cells = "".join(f"{results[n][1]:>8.2f} /{results[n][10]:>4.2f}" for n in EDITS)
-        print(f"  {label:<46}{cells}")
+        print(f"  {label:<70}{cells}")
 
 
 def main() -> None:
