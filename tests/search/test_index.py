@@ -99,9 +99,12 @@ def test_pca_build_searches_projected_but_scores_full_vectors(tmp_path, dataset)
     np.testing.assert_allclose(scores, vectors[np.searchsorted(ids, found)] @ queries[3], atol=1e-5)
 
 
-def test_manifest_describes_the_build(tmp_path, dataset):
+def test_manifest_describes_the_build_and_progress_is_reported(tmp_path, dataset):
     vectors, ids, _ = dataset
-    manifest = build(tmp_path, vectors, ids, extra={"build_id": 42})
+    events = []
+    manifest = build(tmp_path, vectors, ids, extra={"build_id": 42}, progress=lambda *e: events.append(e))
+    assert ("annoy-add", 3000, 3000) in events and ("annoy-build", 10, 10) in events
+    assert events[-1] == ("publish", 1, 1)
     assert (manifest.count, manifest.dim, manifest.metric, manifest.n_trees) == (3000, 64, "angular", 10)
     assert manifest.fingerprint == "test-model" and manifest.extra == {"build_id": 42}
     on_disk = {p.name: p.stat().st_size for p in build_path(tmp_path, manifest.version).iterdir()}
