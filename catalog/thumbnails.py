@@ -50,7 +50,10 @@ def thumbnail_url(image: Picture, size: int = 320) -> str:
 
 
 def _generate(image: Picture, size: int, target: Path) -> None:
-    with image.image.open("rb") as handle, Image.open(handle) as picture:
+    # A handle of our own: FieldFile.open() shares one file object per model instance, which
+    # concurrent requests for the same thumbnail would close under each other.
+    field = image.image
+    with field.storage.open(field.name, "rb") as handle, Image.open(handle) as picture:
         picture.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
         upright = ImageOps.exif_transpose(picture)
         upright.thumbnail((size, size), Image.Resampling.LANCZOS)
