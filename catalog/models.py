@@ -19,9 +19,7 @@ class Category(models.Model):
         ordering = ["name"]
         verbose_name_plural = "categories"
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(parent=models.F("id")), name="category_not_own_parent"
-            ),
+            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="category_not_own_parent"),
         ]
 
     def __str__(self) -> str:
@@ -87,7 +85,9 @@ class ProductImage(models.Model):
         ordering = ["display_order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["product", "sha256"], name="productimage_unique_content"),
-            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="productimage_sha256_hex"),
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="productimage_sha256_hex"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -53,7 +53,7 @@ class IndexBuild(models.Model):
     params = models.JSONField(default=dict, blank=True)
     version = models.CharField(max_length=64, blank=True)  # directory name of the published build
     size_bytes = models.BigIntegerField(default=0)
-    # The newest embedding update included: embeddings updated later are searched exactly until the next build.
+    # The newest embedding update included: later ones are searched exactly until the next build.
     embeddings_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
