@@ -21,22 +21,18 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from django.conf import settings
 
+from search.uploads import QueryImageError
+
 USER_AGENT = "shop_search/1.0 (+visual product search)"
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
-class UrlFetchError(ValueError):
-    """A URL that could not be used as a query photo. `code` is stable; `message` is for people."""
+class UrlFetchError(QueryImageError):
+    """A URL that could not be used as a query photo. `code` is stable; `message` is for people.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    Problems with the remote site are still the shopper's URL: 4xx, 413 for our size limit."""
 
-    @property
-    def status_code(self) -> int:
-        # Problems with the remote site are still the shopper's URL: 4xx, 413 for our size limit.
-        return 413 if self.code == "too_large" else 400
+    STATUS = {"too_large": 413}
 
 
 @dataclass(frozen=True)
