@@ -33,14 +33,6 @@ def product_statuses(products) -> dict:
     return product_index_statuses(products)
 
 
-def _failed_embeddings_forget(image_ids: list[int]) -> int:
-    """Failed embeddings count as settled and are skipped; forgetting them makes a re-embed retry them."""
-    from search.models import ImageEmbedding
-
-    failed = ImageEmbedding.objects.filter(image_id__in=image_ids, status=ImageEmbedding.Status.FAILED)
-    return failed.delete()[0]
-
-
 class ProductChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
@@ -180,14 +172,13 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-embed photos of selected products")
     def reembed(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
-        from search.tasks import embed_images
+        from search.services import images_reembed_request
 
         image_ids = list(ProductImage.objects.filter(product__in=queryset).values_list("pk", flat=True))
         if not image_ids:
             self.message_user(request, "The selected products have no photos.", messages.WARNING)
             return
-        retried = _failed_embeddings_forget(image_ids)
-        embed_images.delay_on_commit(image_ids)
+        retried = images_reembed_request(image_ids=image_ids)
         note = f"; {retried} failed one(s) will be retried" if retried else ""
         message = f"Embedding queued for {len(image_ids)} photo(s) (up-to-date vectors are kept{note})."
         self.message_user(request, message, messages.SUCCESS)

@@ -11,6 +11,7 @@ from .embeddings import (
     image_embed,
     image_embedding_schedule,
     images_embed,
+    images_reembed_request,
     pending_images,
 )
 from .query import Hit, search_by_image, similar_products
@@ -38,6 +39,7 @@ __all__ = [
     "image_embed",
     "image_embedding_schedule",
     "images_embed",
+    "images_reembed_request",
     "index_build_request",
     "index_build_run",
     "index_build_schedule_if_stale",

@@ -47,6 +47,18 @@ def image_embedding_schedule(image: ProductImage) -> None:
     embed_image.delay_on_commit(image.id)
 
 
+def images_reembed_request(*, image_ids: Iterable[int]) -> int:
+    """Queues these photos for embedding again (admin "re-embed"). Up-to-date vectors are kept; failed
+    ones count as settled and would be skipped, so they are forgotten first. Returns how many were."""
+    from search.tasks import embed_images
+
+    ids = sorted(set(image_ids))
+    retried = ImageEmbedding.objects.filter(image_id__in=ids, status=ImageEmbedding.Status.FAILED).delete()[0]
+    if ids:
+        embed_images.delay_on_commit(ids)
+    return retried
+
+
 def settled_embeddings(fingerprint: str) -> QuerySet[ImageEmbedding]:
     """Embeddings that need no more work: done or failed for the image's current content."""
     return ImageEmbedding.objects.filter(
