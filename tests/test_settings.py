@@ -24,6 +24,7 @@ CLEARED = {
     "DJANGO_DEBUG",
     "ALLOWED_HOSTS",
     "SHOP_SEARCH_VAR_DIR",
+    "CACHE_URL",
 }
 
 PRINT_SETTINGS = """
@@ -262,3 +263,52 @@ def test_unreachable_redis_broker_fails_to_connect(tmp_path):
 
     assert result.returncode != 0
     assert "Connection refused" in result.stderr or "OperationalError" in result.stderr
+
+
+# Sets a key through Django's configured cache and reads it back with a plain Redis client.
+CACHE_ROUND_TRIP = """
+import json, sys, django
+django.setup()
+from django.conf import settings
+from django.core.cache import cache
+cache.set(sys.argv[1], "seen", 30)
+print(json.dumps({"backend": settings.CACHES["default"]["BACKEND"], "value": cache.get(sys.argv[1])}))
+"""
+
+
+def test_cache_is_per_process_memory_by_default(tmp_path):
+    result = run_python(CACHE_ROUND_TRIP, "k", DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["backend"].endswith("LocMemCache")
+
+
+def test_cache_url_puts_the_throttle_counters_in_real_redis(tmp_path):
+    # The search throttle must count across web processes: a key written through Django's cache in
+    # one process is visible in the Redis server itself.
+    import redis
+
+    redis_url = require_service("TEST_REDIS_URL")
+    key = f"probe-{uuid.uuid4().hex}"
+    result = run_python(
+        CACHE_ROUND_TRIP, key, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), CACHE_URL=redis_url
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["backend"].endswith("RedisCache")
+    assert out["value"] == "seen"
+    client = redis.Redis.from_url(redis_url)
+    stored = [name for name in client.scan_iter(f"*{key}*")]
+    assert stored, "the key was not written to the Redis server"
+    client.delete(*stored)
+
+
+def test_cache_url_of_unknown_kind_is_refused(tmp_path):
+    result = run_python(
+        CACHE_ROUND_TRIP, "k", DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), CACHE_URL="memcache://x"
+    )
+
+    assert result.returncode != 0
+    assert "CACHE_URL" in result.stderr
