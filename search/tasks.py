@@ -9,6 +9,7 @@ task redelivered after a worker crash (acks_late) does no harm.
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -41,3 +42,18 @@ def embed_images(image_ids: list[int]) -> dict[str, int]:
 def build_index(build_id: int) -> str:
     build = services.index_build_run(build_id=build_id)
     return build.status if build is not None else "gone"
+
+
+@shared_task(name="search.index_check", **RETRY_OPTIONS)
+def index_check() -> str:
+    """Requests a build when the model changed or many photos wait outside the index."""
+    build = services.index_build_schedule_if_stale()
+    return f"build {build.pk} requested" if build is not None else "up to date"
+
+
+@worker_ready.connect
+def _check_index_when_a_worker_starts(sender=None, **kwargs) -> None:
+    # After a model switch (new SEARCH_BACKBONE or weights, then a worker restart) the catalog is
+    # re-embedded in the background while the old model's vectors keep answering. Queued as a task
+    # so the model loads in a pool process, never in the parent before it forks.
+    index_check.delay()

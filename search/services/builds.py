@@ -77,7 +77,11 @@ def index_build_run(*, build_id: int, progress=None) -> IndexBuild | None:
 
 
 def index_build_schedule_if_stale() -> IndexBuild | None:
-    """Requests a rebuild when many embeddings are not in the serving index yet."""
+    """Requests a rebuild when the serving index was built by another model (the build re-embeds the
+    whole catalog under the current one), or when many embeddings are not in the serving index yet."""
+    serving = serving_index()
+    if serving is not None and serving.fingerprint != current_embedder().fingerprint:
+        return index_build_request()  # coalesced: at most one queued build
     fresh, indexed = _fresh_embedding_count()
     if fresh == 0:
         return None

@@ -190,3 +190,27 @@ def test_changed_photo_content_gets_a_new_vector(shop, photo_bytes):
 
     embedding.refresh_from_db()
     assert embedding.content_sha256 == "0" * 64 and embedding.attempts == 2
+
+
+def test_a_model_switch_requests_a_rebuild_that_reembeds_the_catalog(shop, settings, fresh_embedder):
+    from search.services import index_build_schedule_if_stale
+    from search.tasks import index_check
+
+    build_a = build_now()
+    assert index_build_schedule_if_stale() is None  # same model, nothing new: no build
+
+    settings.SEARCH_CENTER_CROP = False  # the model changes (here its preprocessing)
+    reset_embedder()
+    assert index_status().state == "model-mismatch"
+
+    requested = index_build_schedule_if_stale()
+    assert requested is not None and requested.status == IndexBuild.Status.QUEUED
+    assert index_check() == f"build {requested.pk} requested"  # coalesced with the queued one
+    assert IndexBuild.objects.filter(status=IndexBuild.Status.QUEUED).count() == 1
+
+    build_b = index_build_run(build_id=requested.pk)
+    assert build_b.status == IndexBuild.Status.SUCCEEDED and build_b.vectors == 6
+    assert build_b.fingerprint != build_a.fingerprint
+    assert ImageEmbedding.objects.filter(fingerprint=build_b.fingerprint).count() == 6
+    assert index_status().state == "ready"
+    assert index_check() == "up to date"
