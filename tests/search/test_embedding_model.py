@@ -93,6 +93,16 @@ def test_batching_does_not_change_vectors(embedder, photo_path):
     assert np.allclose(embedder.embed(images), one_by_one, atol=1e-5)
 
 
+def test_pixel_batches_embed_like_prepared_float_batches(embedder, photo_path):
+    # Indexing stacks uint8 pixels from the decoding threads and normalises the batch at once;
+    # queries prepare one float tensor. Both must give the same vectors.
+    images = [load_image(photo_path(name), max_pixels=LIMIT) for name in CATALOG[:4]]
+    pixels = torch.stack([embedder.preprocessing.pixels(image) for image in images])
+    floats = torch.stack([embedder.prepare(image) for image in images])
+    assert pixels.dtype == torch.uint8
+    assert np.array_equal(embedder.embed_tensor(pixels), embedder.embed_tensor(floats))
+
+
 def test_exif_rotated_photo_embeds_like_the_upright_one(embedder, photo_path, catalog_vectors):
     upright = Image.open(photo_path("plier1.webp")).convert("RGB")
     exif = Image.Exif()

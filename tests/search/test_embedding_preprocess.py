@@ -32,6 +32,22 @@ def test_without_centre_crop_the_whole_image_is_squeezed_into_the_square():
     assert fitted.getpixel((221, 112)) == (0, 0, 255)
 
 
+def test_centre_crop_resamples_like_a_full_resize_then_crop(photo_path):
+    import numpy as np
+    import torchvision.transforms.functional as TF
+
+    from search.embedding import load_image
+
+    prep = Preprocessing(resize=256, size=224)
+    for name in ("hammer1.webp", "chair.webp", "box_in_scene.png", "apple.jpg"):
+        image = load_image(photo_path(name), max_pixels=40_000_000)
+        reference = TF.center_crop(TF.resize(image, 256), [224, 224])
+        diff = np.abs(np.asarray(prep.fit(image), dtype=int) - np.asarray(reference, dtype=int))
+        # Only the resampling box differs: rounding moves a few values (4 % at most on these
+        # small photos, 0.05 % on 1 Mpx JPEGs) by one step.
+        assert diff.max() <= 2 and (diff > 0).mean() < 0.1
+
+
 def test_tensor_is_normalised_with_the_given_statistics():
     tensor = Preprocessing()(Image.new("RGB", (300, 300), (255, 0, 0)))
     assert tensor.shape == (3, 224, 224) and tensor.dtype == torch.float32
