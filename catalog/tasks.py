@@ -99,10 +99,13 @@ def _import(job: ImportJob, work_dir: Path) -> ImportReport:
             shutil.copyfileobj(source, target)
     # A CSV names paths inside the ZIP; without one, the folder tree is the catalog.
     images_dir = extracted.target if csv_path is not None else extracted.root
-    return catalog_import(csv_path=csv_path, images_dir=images_dir, progress=_progress_writer(job.pk))
+    report = ImportReport()  # filled row by row: the job page shows counts and failures live
+    return catalog_import(
+        csv_path=csv_path, images_dir=images_dir, progress=_progress_writer(job.pk, report), report=report
+    )
 
 
-def _progress_writer(job_id: int):
+def _progress_writer(job_id: int, report: ImportReport):
     last = 0.0
 
     def write(done: int, total: int) -> None:
@@ -111,19 +114,27 @@ def _progress_writer(job_id: int):
         if done < total and now - last < PROGRESS_EVERY_SECONDS:
             return
         last = now
-        ImportJob.objects.filter(pk=job_id).update(done=done, total=total)
+        ImportJob.objects.filter(pk=job_id).update(done=done, **_report_counts(report))
 
     return write
 
 
+def _report_counts(report: ImportReport) -> dict:
+    errors = [{"row": error.row, "reason": error.reason} for error in report.errors]
+    errors += [{"row": w.row, "reason": w.reason, "warning": True} for w in report.warnings]
+    return {
+        "total": report.total,
+        "created": report.created,
+        "unchanged": report.unchanged,
+        "failed": report.failed,
+        "errors": errors,
+    }
+
+
 def _store_report(job: ImportJob, report: ImportReport) -> None:
-    job.total = report.total
+    for name, value in _report_counts(report).items():
+        setattr(job, name, value)
     job.done = report.total
-    job.created = report.created
-    job.unchanged = report.unchanged
-    job.failed = report.failed
-    job.errors = [{"row": error.row, "reason": error.reason} for error in report.errors]
-    job.errors += [{"row": w.row, "reason": w.reason, "warning": True} for w in report.warnings]
 
 
 _REPORT_FIELDS = ["total", "done", "created", "unchanged", "failed", "errors"]

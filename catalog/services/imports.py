@@ -96,17 +96,21 @@ def catalog_import(
     images_dir: Path,
     progress: Progress | None = None,
     default_currency: str | None = None,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Import products from a CSV file, or from a folder tree of photos when ``csv_path`` is None.
 
     Raises ImportFileError when the input cannot be read at all; bad rows go to ``report.errors``.
+    A caller that passes its own ``report`` sees counts and row errors fill in while rows import
+    (the admin's import job shows failures live).
     """
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise ImportFileError(f"The images folder {images_dir} does not exist or is not a folder.")
     currency = parse_currency(default_currency or settings.CATALOG_DEFAULT_CURRENCY)
     rows = read_csv_rows(Path(csv_path)) if csv_path is not None else read_folder_rows(images_dir)
-    report = ImportReport(total=len(rows))
+    report = report if report is not None else ImportReport()
+    report.total = len(rows)
     seen_skus: dict[str, int] = {}
     for done, row in enumerate(rows, start=1):
         _import_one(row, images_dir=images_dir, currency=currency, report=report, seen_skus=seen_skus)

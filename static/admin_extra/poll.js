@@ -1,6 +1,7 @@
 /* Live progress for admin pages: polls the JSON endpoint named by data-poll-url and fills elements
-   carrying data-field="<key>" (text), data-value-field="<key>" (a <progress> value) or data-show-when
-   (shown while the key is truthy). When the work ends ("finished" turns true, or "busy" turns false)
+   carrying data-field="<key>" (text), data-value-field="<key>" (a <progress> value), data-rows-field
+   (a table body refilled from a list, cells named by data-row-keys) or data-show-when (shown while
+   the key is truthy). When the work ends ("finished" turns true, or "busy" turns false)
    the page reloads once so the server-rendered final state, with all errors, is shown.
    The pages only include this script while something is in progress; without JavaScript they still work. */
 (function () {
@@ -25,6 +26,22 @@
     root.querySelectorAll("[data-value-field]").forEach(function (element) {
       var value = lookup(data, element.getAttribute("data-value-field"));
       if (typeof value === "number") { element.value = value; }
+    });
+    root.querySelectorAll("[data-rows-field]").forEach(function (body) {
+      // A list of objects as table rows, one cell per key; text only, never HTML.
+      var items = lookup(data, body.getAttribute("data-rows-field")) || [];
+      var keys = body.getAttribute("data-row-keys").split(",");
+      var rows = document.createDocumentFragment();
+      items.forEach(function (item) {
+        var row = document.createElement("tr");
+        keys.forEach(function (key) {
+          var cell = document.createElement("td");
+          cell.textContent = item[key] === null || item[key] === undefined ? "" : String(item[key]);
+          row.appendChild(cell);
+        });
+        rows.appendChild(row);
+      });
+      body.replaceChildren(rows);
     });
     root.querySelectorAll("[data-show-when]").forEach(function (element) {
       element.hidden = !lookup(data, element.getAttribute("data-show-when"));

@@ -120,10 +120,21 @@ def test_job_page_follows_progress_live(logged_in, live_server, screenshot):
         EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-field='done']"), "3")
     )
     assert browser.find_element(By.CSS_SELECTOR, "progress").get_property("value") == 75
+    assert not browser.find_element(By.ID, "job-errors").is_displayed()
+    # A failure appears while the job still runs, without a reload.
+    failure = [{"row": 2, "reason": "photo <b>x.jpg</b> is not an image"}]
+    ImportJob.objects.filter(pk=job.pk).update(failed=1, errors=failure)
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.visibility_of_element_located((By.ID, "job-errors")))
+    assert (
+        "photo <b>x.jpg</b> is not an image" in browser.find_element(By.ID, "job-errors").text
+    )  # text, not HTML
+    assert browser.find_element(By.ID, "job-failed").text == "1"
+    assert browser.find_element(By.ID, "job-status").text == "running"
     screenshot("import-running")
     errors = [{"row": 3, "reason": "price 'abc' is not a number"}]
     ImportJob.objects.filter(pk=job.pk).update(status="succeeded", done=4, created=3, failed=1, errors=errors)
-    WebDriverWait(browser, WAIT_SECONDS).until(EC.presence_of_element_located((By.ID, "job-errors")))
+    # The end reloads the page once, with the final counts rendered by the server.
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.presence_of_element_located((By.ID, "job-created")))
     assert "price 'abc' is not a number" in browser.find_element(By.ID, "job-errors").text
 
 

@@ -66,7 +66,7 @@ def test_csv_and_zip_upload_runs_the_job_and_shows_rows_and_failures(
     html = response.content.decode()
     assert f"Import #{job.pk} queued." in html
     assert '<td id="job-status" data-field="status">succeeded</td>' in html
-    assert '<td id="job-created">2</td>' in html and '<td id="job-failed">1</td>' in html
+    assert '<td id="job-created">2</td>' in html and '<td id="job-failed" data-field="failed">1</td>' in html
     errors = html.split('id="job-errors"')[1]
     assert "<td>4</td>" in errors and "readme.jpg" in errors
     assert set(Product.objects.values_list("sku", flat=True)) == {"H-1", "C-1"}

@@ -90,6 +90,37 @@ def test_progress_is_written_to_the_job_while_rows_import(photo_bytes, monkeypat
     assert (job.status, job.created, job.failed) == ("succeeded", 3, 0)
 
 
+def test_failures_show_on_the_job_while_the_import_still_runs(photo_bytes, monkeypatch):
+    # Row 2 (in file order) is not a photo: the merchandiser sees it listed before the last row is done.
+    archive = zip_bytes(
+        {"a.webp": photo_bytes("cup.webp"), "b.jpg": b"not a photo at all", "c.webp": photo_bytes("pan.webp")}
+    )
+    job = make_job(archive)
+    seen = []
+    real_import = tasks.catalog_import
+
+    def spying_import(**kwargs):
+        write = kwargs["progress"]
+
+        def progress(done, total):
+            write(done, total)
+            seen.append(
+                ImportJob.objects.filter(pk=job.pk)
+                .values("status", "done", "created", "failed", "errors")
+                .get()
+            )
+
+        return real_import(**{**kwargs, "progress": progress})
+
+    monkeypatch.setattr(tasks, "PROGRESS_EVERY_SECONDS", 0)
+    monkeypatch.setattr(tasks, "catalog_import", spying_import)
+    import_job_run(job_id=job.pk)
+
+    during = seen[1]  # after the second of three rows, the job still running
+    assert (during["status"], during["done"], during["created"], during["failed"]) == ("running", 2, 1, 1)
+    assert len(during["errors"]) == 1 and "b.jpg" in during["errors"][0]["reason"]
+
+
 def test_folder_layout_zip_without_csv_makes_categories_from_folders(photo_bytes):
     archive = zip_bytes(
         {
