@@ -28,7 +28,7 @@ from search.api.throttling import SearchAnonThrottle
 from search.fetch import fetch_image_url
 from search.query_photos import query_photo_keep
 from search.services import index_status, search_by_image, similar_products
-from search.services.state import current_embedder
+from search.services.state import query_embedder, serving_index
 from search.uploads import check_content_length, decode_base64_image, decode_query_image, read_upload
 
 
@@ -89,7 +89,7 @@ class SearchView(APIView):
             crop=attrs.get("crop"),
             timings=timings,
         )
-        embedder = current_embedder()
+        embedder = query_embedder(serving_index())  # the model that answered
         body = {
             "results": hits,
             "model": model_info(embedder),
@@ -137,7 +137,7 @@ class SimilarProductsView(APIView):
         k = validated(s.SimilarInputSerializer, without_blanks(request.query_params.dict()))["k"]
         product = active_product(pk)
         hits = similar_products(product, k=k)
-        embedder = current_embedder()
+        embedder = query_embedder(serving_index())  # the model that answered
         body = {
             "product": product,
             "results": hits,

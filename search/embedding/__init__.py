@@ -5,7 +5,14 @@ No Django here; ``search.embedder.get_embedder()`` builds the process-wide Embed
 
 from .backbones import FALLBACK_NAME, RESNET_WEIGHTS, WeightsError
 from .batches import PreparedBatch, iter_batches
-from .embedder import EmbeddedBatch, Embedder, EmbedderConfig, build_embedder
+from .embedder import (
+    EmbeddedBatch,
+    Embedder,
+    EmbedderConfig,
+    build_embedder,
+    build_embedder_from_spec,
+    embedder_spec,
+)
 from .images import ImageDecodeError, ImageSource, ImageTooLarge, load_image, to_rgb
 from .preprocess import PREPROCESS_VERSION, Preprocessing, crop_fraction
 from .weights import (
@@ -33,6 +40,8 @@ __all__ = [
     "WeightsConfig",
     "WeightsError",
     "build_embedder",
+    "build_embedder_from_spec",
+    "embedder_spec",
     "cache_path",
     "crop_fraction",
     "download_weights",

@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .backbones import WeightsError
 from .batches import iter_batches
 from .images import ImageSource, load_image
 from .preprocess import Preprocessing
-from .weights import ResolvedWeights, WeightsConfig, resolve_backbone
+from .weights import ResolvedWeights, WeightsConfig, resolve_backbone, resolve_recorded
 
 T = TypeVar("T")
 
@@ -203,6 +204,45 @@ def build_embedder(config: EmbedderConfig) -> Embedder:
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     backbone, weights = resolve_backbone(config.weights_config())
+    return _wrap(backbone, weights, config)
+
+
+def embedder_spec(embedder: Embedder) -> dict[str, object]:
+    """What loads this exact model again (kept in an index manifest), as plain JSON values."""
+    weights, preprocessing = embedder.weights, embedder.preprocessing
+    return {
+        "fingerprint": embedder.fingerprint,
+        "kind": weights.kind,
+        "backbone": weights.requested,
+        "weights_path": str(weights.path or ""),
+        "resize": preprocessing.resize,
+        "image_size": preprocessing.size,
+        "center_crop": preprocessing.center_crop,
+    }
+
+
+def build_embedder_from_spec(spec: dict, *, threads: int = 0, batch_size: int = 16) -> Embedder:
+    """The model an ``embedder_spec`` describes, checked by its fingerprint (WeightsError otherwise)."""
+    config = EmbedderConfig(
+        backbone=str(spec["backbone"]),
+        threads=threads,
+        image_size=int(spec["image_size"]),
+        resize=int(spec["resize"]),
+        center_crop=bool(spec["center_crop"]),
+        batch_size=batch_size,
+    )
+    if threads > 0:
+        torch.set_num_threads(threads)
+    backbone, weights = resolve_recorded(str(spec["kind"]), config.backbone, str(spec["weights_path"]))
+    embedder = _wrap(backbone, weights, config)
+    if embedder.fingerprint != spec["fingerprint"]:
+        raise WeightsError(
+            f"the weights at hand give {embedder.fingerprint}, not the recorded {spec['fingerprint']}"
+        )
+    return embedder
+
+
+def _wrap(backbone, weights: ResolvedWeights, config: EmbedderConfig) -> Embedder:
     preprocessing = Preprocessing(
         resize=config.resize,
         size=config.image_size,

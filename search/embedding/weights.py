@@ -140,6 +140,23 @@ def resolve_backbone(config: WeightsConfig) -> tuple[Backbone, ResolvedWeights]:
     return _fallback(config.backbone, "; ".join(reasons))
 
 
+def resolve_recorded(kind: str, backbone: str, path: str) -> tuple[Backbone, ResolvedWeights]:
+    """The very weights an earlier resolution found (kind, requested backbone, file), without searching
+    again: an index built by that model can keep serving while the settings name another one."""
+    check_backbone_name(backbone)
+    if kind == "untrained":
+        return _untrained(backbone)
+    if kind == "fallback":
+        return _fallback(backbone, "it built the index that is serving now")
+    if kind == "file":
+        return _from_file(backbone, Path(path))
+    if kind in ("cache", "download"):
+        if not Path(path).is_file():
+            raise WeightsError(f"{path} (the weights of the serving index) no longer exists")
+        return _from_cache(backbone, Path(path), kind=kind, source=f"torch cache {path}")
+    raise WeightsError(f"unknown kind of weights {kind!r}")
+
+
 def _untrained(backbone: str) -> tuple[Backbone, ResolvedWeights]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(UNTRAINED_SEED)

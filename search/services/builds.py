@@ -91,6 +91,7 @@ def index_build_schedule_if_stale() -> IndexBuild | None:
 
 
 def _run(build: IndexBuild, progress) -> None:
+    from search.embedding import embedder_spec
     from search.index import index_build
 
     embedder = current_embedder()
@@ -112,7 +113,8 @@ def _run(build: IndexBuild, progress) -> None:
         fingerprint=embedder.fingerprint,
         n_trees=settings.SEARCH_ANNOY_TREES,
         pca_dim=settings.SEARCH_PCA_DIM,
-        extra={"build_id": build.pk, "model": embedder.name},
+        # How to load this exact model again: the index keeps serving after a model switch.
+        extra={"build_id": build.pk, "model": embedder.name, "embedder": embedder_spec(embedder)},
     )
     _record_manifest(build, manifest, params, until, len(ids))
 

@@ -26,7 +26,7 @@ from catalog.selectors import category_descendant_ids
 from search.models import ImageEmbedding
 
 from .embeddings import ID_CHUNK
-from .state import ServingIndex, current_embedder, serving_index, vectors_from_rows
+from .state import ServingIndex, query_embedder, serving_index, vectors_from_rows
 
 MIN_CANDIDATES = 32
 GROWTH = 4  # candidate pool multiplier when filters drop too many
@@ -64,11 +64,12 @@ def search_by_image(
     started = time.perf_counter()
     with _timed(timings, "decode"):
         picture = _query_picture(image, crop)
-    embedder = current_embedder()
+    serving = serving_index()
+    embedder = query_embedder(serving)
     with _timed(timings, "model"):
         vector = np.asarray(embedder.embed_one(picture), dtype=np.float32)
     filters = _Filters(_category_ids(category), _decimal(min_price), _decimal(max_price))
-    hits = _search(vector[None, :], embedder.fingerprint, k=k, filters=filters, timings=timings)
+    hits = _search(vector[None, :], embedder.fingerprint, serving, k=k, filters=filters, timings=timings)
     timings["total"] = (time.perf_counter() - started) * 1000
     return hits
 
@@ -76,7 +77,8 @@ def search_by_image(
 def similar_products(product: Product, *, k: int = 8, timings: dict | None = None) -> list[Hit]:
     """Products whose photos look like this product's photos (never the product itself)."""
     timings = timings if timings is not None else {}
-    embedder = current_embedder()
+    serving = serving_index()
+    embedder = query_embedder(serving)
     blobs = list(
         ImageEmbedding.objects.filter(
             image__product=product, fingerprint=embedder.fingerprint, status=ImageEmbedding.Status.DONE
@@ -86,7 +88,7 @@ def similar_products(product: Product, *, k: int = 8, timings: dict | None = Non
         return []
     vectors = vectors_from_rows(blobs, embedder.dim)
     filters = _Filters(exclude_product_id=product.pk)
-    return _search(vectors, embedder.fingerprint, k=k, filters=filters, timings=timings)
+    return _search(vectors, embedder.fingerprint, serving, k=k, filters=filters, timings=timings)
 
 
 def _query_picture(image: Image.Image | bytes, crop) -> Image.Image:
@@ -102,11 +104,19 @@ def _query_picture(image: Image.Image | bytes, crop) -> Image.Image:
     return crop_fraction(picture, crop) if crop else picture
 
 
-def _search(vectors: np.ndarray, fingerprint: str, *, k: int, filters: _Filters, timings: dict) -> list[Hit]:
+def _search(
+    vectors: np.ndarray,
+    fingerprint: str,
+    serving: ServingIndex | None,
+    *,
+    k: int,
+    filters: _Filters,
+    timings: dict,
+) -> list[Hit]:
     if k <= 0:
         return []
     with _timed(timings, "db"):
-        candidates = _CandidateSources(fingerprint)
+        candidates = _CandidateSources(fingerprint, serving)
     wanted = max(k * GROWTH, MIN_CANDIDATES)
     while True:
         with _timed(timings, "index"):
@@ -121,8 +131,7 @@ def _search(vectors: np.ndarray, fingerprint: str, *, k: int, filters: _Filters,
 class _CandidateSources:
     """The serving index (when built by this model) plus exactly-searched fresh embeddings."""
 
-    def __init__(self, fingerprint: str) -> None:
-        serving = serving_index()
+    def __init__(self, fingerprint: str, serving: ServingIndex | None) -> None:
         self.index = serving if serving is not None and serving.fingerprint == fingerprint else None
         fresh = ImageEmbedding.objects.filter(
             fingerprint=fingerprint, status=ImageEmbedding.Status.DONE, image__product__is_active=True

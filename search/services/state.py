@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 
 from search.models import IndexBuild
+
+logger = logging.getLogger(__name__)
 
 
 class SearchUnavailable(Exception):
@@ -66,3 +71,46 @@ def serving_index() -> ServingIndex | None:
         else None
     )
     return ServingIndex(reader=reader, build=build, fingerprint=manifest.fingerprint, version=version)
+
+
+_index_model_lock = threading.Lock()
+_index_model: tuple[int, str, object] | None = None  # (pid, fingerprint, Embedder or None if unloadable)
+
+
+def query_embedder(serving: ServingIndex | None = None):
+    """The model queries are embedded with: the one that built the serving index.
+
+    After a model switch the published index keeps serving with its own model (loaded once more from
+    what its manifest records) until the build under the new model is published; only when there is
+    no index, or its model cannot be loaded any more, do queries use the configured model."""
+    configured = current_embedder()
+    if serving is None or serving.fingerprint == configured.fingerprint:
+        return configured
+    spec = getattr(serving.reader.manifest, "extra", {}).get("embedder")
+    if not spec:
+        return configured
+    return _index_model_for(serving.fingerprint, spec) or configured
+
+
+def _index_model_for(fingerprint: str, spec: dict):
+    global _index_model
+    from search.embedding import build_embedder_from_spec
+
+    with _index_model_lock:
+        if _index_model is None or _index_model[:2] != (os.getpid(), fingerprint):
+            try:
+                model = build_embedder_from_spec(
+                    spec, threads=settings.SEARCH_TORCH_THREADS, batch_size=settings.SEARCH_BATCH_SIZE
+                )
+            except Exception:  # noqa: BLE001 - any failure means "serve with the configured model"
+                logger.warning("Cannot load the model of the serving index %s", fingerprint, exc_info=True)
+                model = None
+            _index_model = (os.getpid(), fingerprint, model)  # one old model at most; failures not retried
+        return _index_model[2]
+
+
+def forget_index_model() -> None:
+    """Tests that switch models."""
+    global _index_model
+    with _index_model_lock:
+        _index_model = None

@@ -51,10 +51,14 @@ def side_by_side(left: bytes, right: bytes, height: int = 300) -> Image.Image:
 
 @pytest.fixture
 def fresh_embedder():
-    """Forget the cached model before and after a test that changes SEARCH_* settings."""
+    """Forget the cached models before and after a test that changes SEARCH_* settings."""
+    from search.services.state import forget_index_model
+
     reset_embedder()
+    forget_index_model()
     yield
     reset_embedder()
+    forget_index_model()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from search.services import (
     product_index_statuses,
     search_by_image,
 )
+from search.services.state import query_embedder, serving_index
 from tests.search.shop_helpers import add_product, build_now, fresh_embedder, shop  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -150,30 +151,61 @@ def test_few_new_photos_in_a_big_index_do_not_rebuild(shop, photo_bytes, monkeyp
     assert product_index_statuses([apple])[apple.pk].state == "embedded"
 
 
-def test_two_models_never_mix(shop, photo_bytes, settings, fresh_embedder):
+def _scores(hits) -> dict[str, float]:
+    return {hit.product.sku: round(hit.score, 5) for hit in hits}
+
+
+def test_two_models_never_mix_and_the_old_index_keeps_serving(shop, photo_bytes, settings, fresh_embedder):
     products, _ = shop
     build_a = build_now()
     fingerprint_a = get_embedder().fingerprint
+    before = _scores(search_by_image(photo_bytes("cup.webp"), k=6))
 
     # Switch the model (here: the preprocessing, which is part of the fingerprint).
     settings.SEARCH_CENTER_CROP = False
     reset_embedder()
     assert get_embedder().fingerprint != fingerprint_a
-
     status = index_status()
     assert status.state == "model-mismatch" and not status.current_build.fingerprint_matches
-    assert search_by_image(photo_bytes("cup.webp"), k=5) == []  # the A index is not used
 
+    # Until the new build is published, the A index answers, with model A: the very same scores,
+    # even once some photos have model-B vectors (those are never compared with A vectors).
     for sku in ("cup", "hammer"):
         image_embed(image_id=products[sku].images.get().pk, schedule_build=False)
-    hits = search_by_image(photo_bytes("cup.webp"), k=5)
-    assert [hit.product.sku for hit in hits] == ["cup", "hammer"]  # only vectors of model B
-    assert index_status().exact_fallback
+    assert ImageEmbedding.objects.exclude(fingerprint=fingerprint_a).count() == 2
+    assert _scores(search_by_image(photo_bytes("cup.webp"), k=6)) == before
+    assert query_embedder(serving_index()).fingerprint == fingerprint_a
 
     build_b = build_now()
     assert build_b.fingerprint != build_a.fingerprint and build_b.vectors == 6
     assert ImageEmbedding.objects.filter(fingerprint=fingerprint_a).count() == 6  # old vectors kept
     assert index_status().state == "ready"
+    after = _scores(search_by_image(photo_bytes("cup.webp"), k=6))
+    assert query_embedder(serving_index()).fingerprint == build_b.fingerprint
+    assert set(after) == set(before) and after != before  # now model B's own scores
+
+
+def test_if_the_old_model_cannot_be_loaded_only_the_new_models_vectors_answer(
+    shop, photo_bytes, settings, fresh_embedder, monkeypatch
+):
+    import search.embedding
+
+    products, _ = shop
+    build_now()
+    settings.SEARCH_CENTER_CROP = False
+    reset_embedder()
+
+    def unloadable(spec, **kwargs):
+        raise search.embedding.WeightsError("weights file gone")
+
+    monkeypatch.setattr(search.embedding, "build_embedder_from_spec", unloadable)
+    assert search_by_image(photo_bytes("cup.webp"), k=5) == []  # nothing embedded by the new model yet
+
+    for sku in ("cup", "hammer"):
+        image_embed(image_id=products[sku].images.get().pk, schedule_build=False)
+    hits = search_by_image(photo_bytes("cup.webp"), k=5)
+    assert [hit.product.sku for hit in hits] == ["cup", "hammer"]  # only vectors of the new model
+    assert index_status().exact_fallback
 
 
 def test_changed_photo_content_gets_a_new_vector(shop, photo_bytes):

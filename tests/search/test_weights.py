@@ -255,3 +255,42 @@ def test_fetch_weights_without_a_connection_fails_clearly(tmp_path, unreachable_
         call_command(
             "fetch_weights", "--backbone", "resnet18", "--torch-home", str(tmp_path / "th"), "--timeout", "2"
         )
+
+
+# --- loading the model that built an index again (an index keeps serving after a model switch) ---
+
+
+@pytest.mark.parametrize("kind", ["file", "cache", "fallback", "untrained"])
+def test_recorded_spec_loads_the_same_model_again(tmp_path, kind):
+    from search.embedding import build_embedder_from_spec, embedder_spec
+
+    if kind == "file":
+        built = build_embedder(config(tmp_path, weights_path=str(save_random_resnet(tmp_path / "w.pth"))))
+    elif kind == "cache":
+        save_random_resnet(cache_path("resnet18", tmp_path / "torch-home"))
+        built = build_embedder(config(tmp_path))
+    elif kind == "fallback":
+        built = build_embedder(config(tmp_path))
+    else:
+        built = build_embedder(config(tmp_path, untrained=True))
+    assert built.weights.kind == kind
+
+    # Later the settings name another model; the spec still loads this one, checked by fingerprint.
+    again = build_embedder_from_spec(embedder_spec(built), threads=2)
+
+    assert again.fingerprint == built.fingerprint and again.weights.kind == kind
+    assert np.allclose(again.embed_one(photo()), built.embed_one(photo()), atol=1e-6)
+
+
+def test_recorded_spec_whose_weights_are_gone_or_changed_is_refused(tmp_path):
+    from search.embedding import build_embedder_from_spec, embedder_spec
+
+    path = save_random_resnet(tmp_path / "w.pth")
+    spec = embedder_spec(build_embedder(config(tmp_path, weights_path=str(path))))
+
+    save_random_resnet(path, seed=7)  # same file name, other weights: another fingerprint
+    with pytest.raises(WeightsError, match="not the recorded"):
+        build_embedder_from_spec(spec)
+    path.unlink()
+    with pytest.raises(WeightsError, match="does not exist"):
+        build_embedder_from_spec(spec)
