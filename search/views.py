@@ -184,8 +184,8 @@ def index_notices() -> list[Notice]:
         "empty": "The shop's photo index is empty: no products can be found by photo yet.",
         "building": "The photo index is being rebuilt: some products may be missing from results.",
         "stale": "Recently added products are still being indexed.",
-        "model-mismatch": "The photo index was built with a different model and must be rebuilt: "
-        "results may be missing until then.",
+        "model-mismatch": "The shop is switching to a new image model: results come from the previous "
+        "model until the new photo index is ready.",
     }
     if status.state in state_text:
         notices.append(Notice("warning", state_text[status.state]))
