@@ -62,12 +62,9 @@ def test_csv_and_zip_import_counts_rows_and_reports_a_non_image_as_a_row_error(p
     assert job.csv_file.read().decode().startswith("sku,name")
 
 
-def test_progress_is_written_to_the_job_while_rows_import(photo_bytes, monkeypatch):
-    archive = zip_bytes(
-        {f"p{i}.webp": photo_bytes(name) for i, name in enumerate(["cup.webp", "pan.webp", "bulb.webp"])}
-    )
-    job = make_job(archive)
-    seen = []
+def run_watching_progress(job: ImportJob, monkeypatch, *fields: str) -> list[dict]:
+    """Runs the job and returns the job row's ``fields`` as stored after each progress report."""
+    seen: list[dict] = []
     real_import = tasks.catalog_import
 
     def spying_import(**kwargs):
@@ -75,17 +72,25 @@ def test_progress_is_written_to_the_job_while_rows_import(photo_bytes, monkeypat
 
         def progress(done, total):
             write(done, total)
-            seen.append(
-                tuple(ImportJob.objects.filter(pk=job.pk).values_list("status", "done", "total").get())
-            )
+            seen.append(ImportJob.objects.filter(pk=job.pk).values(*fields).get())
 
         return real_import(**{**kwargs, "progress": progress})
 
     monkeypatch.setattr(tasks, "PROGRESS_EVERY_SECONDS", 0)
     monkeypatch.setattr(tasks, "catalog_import", spying_import)
     import_job_run(job_id=job.pk)
+    return seen
 
-    assert seen == [("running", 1, 3), ("running", 2, 3), ("running", 3, 3)]
+
+def test_progress_is_written_to_the_job_while_rows_import(photo_bytes, monkeypatch):
+    archive = zip_bytes(
+        {f"p{i}.webp": photo_bytes(name) for i, name in enumerate(["cup.webp", "pan.webp", "bulb.webp"])}
+    )
+    job = make_job(archive)
+
+    seen = run_watching_progress(job, monkeypatch, "status", "done", "total")
+
+    assert [tuple(row.values()) for row in seen] == [("running", 1, 3), ("running", 2, 3), ("running", 3, 3)]
     job.refresh_from_db()
     assert (job.status, job.created, job.failed) == ("succeeded", 3, 0)
 
@@ -96,25 +101,8 @@ def test_failures_show_on_the_job_while_the_import_still_runs(photo_bytes, monke
         {"a.webp": photo_bytes("cup.webp"), "b.jpg": b"not a photo at all", "c.webp": photo_bytes("pan.webp")}
     )
     job = make_job(archive)
-    seen = []
-    real_import = tasks.catalog_import
 
-    def spying_import(**kwargs):
-        write = kwargs["progress"]
-
-        def progress(done, total):
-            write(done, total)
-            seen.append(
-                ImportJob.objects.filter(pk=job.pk)
-                .values("status", "done", "created", "failed", "errors")
-                .get()
-            )
-
-        return real_import(**{**kwargs, "progress": progress})
-
-    monkeypatch.setattr(tasks, "PROGRESS_EVERY_SECONDS", 0)
-    monkeypatch.setattr(tasks, "catalog_import", spying_import)
-    import_job_run(job_id=job.pk)
+    seen = run_watching_progress(job, monkeypatch, "status", "done", "created", "failed", "errors")
 
     during = seen[1]  # after the second of three rows, the job still running
     assert (during["status"], during["done"], during["created"], during["failed"]) == ("running", 2, 1, 1)
