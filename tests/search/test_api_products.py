@@ -1,6 +1,7 @@
 """Products, categories, similar products and index status over /api/v1/, and token-only catalog
 writes that go through the same catalog services as the admin."""
 
+import dataclasses
 import io
 
 import pytest
@@ -138,6 +139,36 @@ def test_index_status(api, shop):
     assert after["state"] == "ready"
     assert after["embedded"] == 6 and after["current_build"]["vectors"] == 6
     assert after["name"] == "efficientnet_lite0" and after["fallback"] is True
+
+
+def test_index_status_shows_server_paths_to_staff_only(api, shop, monkeypatch):
+    import search.api.views as views
+    from search.embedder import get_embedder
+
+    products, _ = shop
+    image = products["cup"].images.get()
+    reason = "cannot read /srv/shop/media/products/ab/cup.jpg (see https://example.com/help/io)"
+    ImageEmbedding.objects.create(
+        image=image,
+        fingerprint=get_embedder().fingerprint,
+        content_sha256=image.sha256,
+        status="failed",
+        error=reason,
+    )
+    real_status = views.index_status
+
+    def status_with_a_weights_file():
+        return dataclasses.replace(real_status(), weights_source="file /opt/models/resnet50-custom.pth")
+
+    monkeypatch.setattr(views, "index_status", status_with_a_weights_file)
+    public = api.get("/api/v1/index/status/").json()
+    api.force_authenticate(get_user_model().objects.create_user("ops", password="x", is_staff=True))
+    internal = api.get("/api/v1/index/status/").json()
+
+    assert public["weights_source"] == "file <path>"
+    assert public["recent_failures"][0]["reason"] == "cannot read <path> (see https://example.com/help/io)"
+    assert internal["weights_source"] == "file /opt/models/resnet50-custom.pth"
+    assert internal["recent_failures"][0]["reason"] == reason
 
 
 # --- writes ---------------------------------------------------------------------------------
