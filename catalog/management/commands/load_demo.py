@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from catalog.models import ProductImage
 from catalog.services import ImportFileError, catalog_import
+from search.management.progress import tqdm_progress
 
 DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "demo"
 
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         embedder = current_embedder()
         self.stdout.write(f"Embedding photos with {_describe_model(embedder)} ...")
         with tqdm(desc="embed", unit="photo", disable=None) as bar:
-            summary = catalog_embed_pending(progress=_bar_update3(bar), schedule_build=False)
+            summary = catalog_embed_pending(progress=tqdm_progress(bar), schedule_build=False)
         total = ProductImage.objects.count()
         self.stdout.write(
             f"Photos: {summary.embedded} embedded, {total - summary.embedded - summary.failed} already done, "
@@ -77,7 +78,7 @@ class Command(BaseCommand):
             return
         build = index_build_request()
         with tqdm(desc="index", unit="vector", disable=None) as bar:
-            build = index_build_run(build_id=build.pk, progress=_bar_update3(bar))
+            build = index_build_run(build_id=build.pk, progress=tqdm_progress(bar))
         if build is None or build.status != build.Status.SUCCEEDED:
             status = "missing" if build is None else f"{build.status} {build.error}".strip()
             # Another build may be running (e.g. a worker picked it up): the site still serves.
@@ -108,16 +109,6 @@ def _bar_update(bar: tqdm):
     def update(done: int, total: int) -> None:
         bar.total = total
         bar.n = done
-        bar.refresh()
-
-    return update
-
-
-def _bar_update3(bar: tqdm):
-    def update(done: int, failed: int, total: int) -> None:
-        bar.total = total
-        bar.n = done + failed
-        bar.set_postfix(failed=failed, refresh=False)
         bar.refresh()
 
     return update

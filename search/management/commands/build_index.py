@@ -3,10 +3,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from search.management.progress import tqdm_progress
 from search.models import IndexBuild
 from search.services import SearchUnavailable, index_build_request, index_build_run
-
-from .embed_catalog import _bar_progress
 
 
 class Command(BaseCommand):
@@ -16,7 +15,7 @@ class Command(BaseCommand):
         build = index_build_request(enqueue=False)
         try:
             with tqdm(desc="embed", unit="photo", disable=None) as bar:
-                build = index_build_run(build_id=build.pk, progress=_bar_progress(bar))
+                build = index_build_run(build_id=build.pk, progress=tqdm_progress(bar))
         except SearchUnavailable as exc:
             raise CommandError(str(exc)) from exc
         if build.status == IndexBuild.Status.FAILED:

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from search.management.progress import tqdm_progress
 from search.models import ImageEmbedding
 from search.services import SearchUnavailable, catalog_embed_pending, pending_images
 from search.services.state import current_embedder
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Fingerprint: {embedder.fingerprint}")
         todo = list(pending_images(embedder.fingerprint).values_list("pk", flat=True))
         with tqdm(total=len(todo), desc="embed", unit="photo", disable=None) as bar:
-            summary = catalog_embed_pending(progress=_bar_progress(bar))
+            summary = catalog_embed_pending(progress=tqdm_progress(bar))
         self.stdout.write(
             f"Photos: {summary.embedded} embedded, {summary.failed} failed, {summary.skipped} already done."
         )
@@ -34,13 +35,3 @@ class Command(BaseCommand):
         ).select_related("image__product")
         for row in failed:
             self.stderr.write(f"  failed: photo {row.image_id} of {row.image.product.sku}: {row.error}")
-
-
-def _bar_progress(bar: tqdm):
-    def update(done: int, failed: int, total: int) -> None:
-        bar.total = total
-        bar.n = done + failed
-        bar.set_postfix(failed=failed, refresh=False)
-        bar.refresh()
-
-    return update
