@@ -1,6 +1,8 @@
-"""Error responses shared by the API's OpenAPI declarations (all use the one error shape)."""
+"""The OpenAPI side of the API: error responses shared by the declarations (all use the one error
+shape) and the interactive docs pages."""
 
 from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from search.api.serializers import ErrorOutputSerializer
 
@@ -18,3 +20,16 @@ ERRORS = {
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: ERRORS[code] for code in codes}
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    """Swagger UI. GET only: its HTML template needs what get() puts in the context, so OPTIONS would
+    render it without and fail; 405 is the honest answer."""
+
+    http_method_names = ["get", "head"]
+
+
+class ApiRedocView(SpectacularRedocView):
+    """ReDoc, GET only for the same reason as ApiDocsView."""
+
+    http_method_names = ["get", "head"]

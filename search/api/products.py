@@ -2,7 +2,8 @@
 
 Writes call the same catalog services as the admin (product_create/update/delete,
 product_image_create/delete), so photos are validated, screened and embedded the same way.
-Permissions come from REST_FRAMEWORK: IsAuthenticatedOrReadOnly with TokenAuthentication.
+Reads are public; writes need the model permission (add/change/delete) of each view's `queryset`
+model, for tokens and sessions alike (search.api.permissions.CatalogWritePermission).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def detail_response(request: Request, product: Product, code: int = status.HTTP_
 class ProductListView(generics.GenericAPIView):
     """GET /api/v1/products/ (public, paginated, filterable); POST creates a product (token)."""
 
+    queryset = Product.objects.all()  # what writes change (permissions) and the browsable API's model
     serializer_class = s.ProductOutputSerializer
     pagination_class = ProductPagination
     parser_classes = [SafeJSONParser, MultiPartParser]
@@ -110,6 +112,7 @@ class ProductListView(generics.GenericAPIView):
 class ProductDetailView(APIView):
     """GET /api/v1/products/{id}/ (public); PATCH and DELETE (token)."""
 
+    queryset = Product.objects.all()
     parser_classes = [SafeJSONParser, MultiPartParser]
 
     @extend_schema(
@@ -139,6 +142,7 @@ class ProductDetailView(APIView):
 class ProductImageListView(APIView):
     """POST /api/v1/products/{id}/images/ (token): add a photo; it is embedded and indexed."""
 
+    queryset = ProductImage.objects.all()
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -169,6 +173,8 @@ class ProductImageListView(APIView):
 
 class ProductImageDetailView(APIView):
     """DELETE /api/v1/products/{id}/images/{image_id}/ (token)."""
+
+    queryset = ProductImage.objects.all()
 
     @extend_schema(operation_id="products_images_destroy", responses={204: None, **errors(401, 403, 404)})
     def delete(self, request: Request, pk: int, image_id: int) -> Response:

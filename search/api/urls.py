@@ -1,9 +1,10 @@
 """/api/v1/: the JSON API, its OpenAPI schema and offline interactive docs."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from search.api import exceptions, products, views
+from search.api.openapi import ApiDocsView, ApiRedocView
 
 app_name = "api"
 urlpatterns = [
@@ -20,8 +21,8 @@ urlpatterns = [
     path("categories/", views.CategoryListView.as_view(), name="category-list"),
     path("index/status/", views.IndexStatusView.as_view(), name="index-status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", ApiRedocView.as_view(url_name="api:schema"), name="redoc"),
     # Last: anything else under /api/v1/ is a JSON 404 (also with DEBUG on, where handler404 is unused).
     re_path(r"^(?P<path>.*)$", exceptions.unknown_endpoint, name="unknown"),
 ]

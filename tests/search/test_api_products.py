@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from catalog.models import Product, ProductImage
 from search.models import ImageEmbedding
 from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
+from tests.search.test_api_permissions import catalog_write_permissions
 
 pytestmark = pytest.mark.django_db
 # ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
@@ -27,6 +28,7 @@ def api():
 @pytest.fixture
 def token_api():
     user = get_user_model().objects.create_user("integration", password="pw-for-tests-only")
+    user.user_permissions.set(catalog_write_permissions())
     token = Token.objects.create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
