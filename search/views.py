@@ -18,6 +18,7 @@ from catalog.thumbnails import thumbnail_url
 from search import services
 from search.fetch import UrlFetchError, fetch_image_url
 from search.forms import PhotoSearchForm
+from search.public_text import without_server_paths
 from search.query_photos import query_photo_keep
 from search.uploads import QueryImageError, decode_query_image, read_upload
 
@@ -88,7 +89,10 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         similar = _cards(services.similar_products(product, k=SIMILAR_RESULTS))
     except services.SearchUnavailable as exc:
-        similar, similar_error = [], str(exc) or "Similar products are unavailable right now."
+        similar, similar_error = (
+            [],
+            without_server_paths(str(exc)) or "Similar products are unavailable right now.",
+        )
     context = {
         "product": product,
         "photos": [(photo, thumbnail_url(photo, 800), thumbnail_url(photo, 160)) for photo in photos],
@@ -117,7 +121,7 @@ def _search(form: PhotoSearchForm, categories: list[Category]) -> list[services.
         )
     except services.SearchUnavailable as exc:
         raise SearchFailed(
-            str(exc) or "Search is unavailable right now. Please try again later.", 503
+            without_server_paths(str(exc)) or "Search is unavailable right now. Please try again later.", 503
         ) from exc
 
 
@@ -169,7 +173,8 @@ def index_notices() -> list[Notice]:
     status = services.index_status()
     notices = []
     if status.model_error:
-        notices.append(Notice("warning", f"Search by photo is unavailable: {status.model_error}"))
+        text = f"Search by photo is unavailable: {status.model_error}"
+        notices.append(Notice("warning", without_server_paths(text)))
     elif status.untrained:
         notices.append(Notice("warning", "Search uses an untrained test model: results are not meaningful."))
     elif status.fallback:

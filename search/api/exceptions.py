@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from search.fetch import UrlFetchError
+from search.public_text import shown_to
 from search.services.state import SearchUnavailable
 from search.uploads import QueryImageError
 
@@ -62,12 +63,12 @@ def _django_validation(exc: DjangoValidationError) -> Response:
     return Response(error_body(" ".join(exc.messages), code or "invalid"), status=status_code)
 
 
-def _domain_error(exc: Exception) -> Response | None:
+def _domain_error(exc: Exception, user: Any = None) -> Response | None:
     """Errors of our own services, mapped to the API's status codes."""
     if isinstance(exc, QueryImageError | UrlFetchError):
         return Response(error_body(exc.message, exc.code), status=exc.status_code)
     if isinstance(exc, SearchUnavailable):
-        body = error_body(str(exc) or "Search is unavailable.", "search_unavailable")
+        body = error_body(shown_to(user, str(exc)) or "Search is unavailable.", "search_unavailable")
         return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, DjangoValidationError):
         return _django_validation(exc)
@@ -80,7 +81,8 @@ def _domain_error(exc: Exception) -> Response | None:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler (status codes, WWW-Authenticate, Retry-After), then reshaped to one error shape."""
-    response = _domain_error(exc)
+    request = context.get("request")
+    response = _domain_error(exc, getattr(request, "user", None))
     if response is not None:
         return response
     response = exception_handler(exc, context)

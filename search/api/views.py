@@ -6,7 +6,6 @@ token-only writes) are in search.api.products.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -27,25 +26,11 @@ from search.api.parsers import SafeJSONParser
 from search.api.products import active_product, validated, without_blanks
 from search.api.throttling import SearchAnonThrottle
 from search.fetch import fetch_image_url
+from search.public_text import shown_to, without_server_paths
 from search.query_photos import query_photo_keep
 from search.services import index_status, search_by_image, similar_products
 from search.services.state import query_embedder, serving_index
 from search.uploads import check_content_length, decode_base64_image, decode_query_image, read_upload
-
-# An absolute file path not inside a URL (no word character, ":" or "/" right before its first "/").
-_SERVER_PATH = re.compile(r"(?<![\w:/])/(?:[\w.\-]+/)*[\w.\-]+")
-
-
-def without_server_paths(value: Any) -> Any:
-    """Strings with file paths on the server replaced, in nested data: the public does not need to
-    know where weights, media or the index live (staff see them in the admin)."""
-    if isinstance(value, str):
-        return _SERVER_PATH.sub("<path>", value)
-    if isinstance(value, dict):
-        return {key: without_server_paths(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [without_server_paths(item) for item in value]
-    return value
 
 
 def model_info(embedder: Any) -> dict[str, Any]:
@@ -177,4 +162,4 @@ class IndexStatusView(APIView):
     @extend_schema(operation_id="index_status", responses={200: s.IndexStatusOutputSerializer})
     def get(self, request: Request) -> Response:
         data = s.IndexStatusOutputSerializer(index_status()).data
-        return Response(data if request.user.is_staff else without_server_paths(data))
+        return Response(shown_to(request.user, data))
