@@ -103,7 +103,6 @@ def _decode(data: bytes) -> Image.Image:
         raise ImageRejected(str(exc), code="image_unreadable") from exc
 
 
-@transaction.atomic
 def product_image_create(
     *,
     product: Product,
@@ -114,8 +113,41 @@ def product_image_create(
     """Validate and store a photo of ``product``; the same content twice returns the existing row.
 
     Raises ImageRejected (unreadable, too big, wrong format, flagged). Warnings name other products
-    that already hold a near-identical photo (an upload is not blocked for that).
+    that already hold a near-identical photo (an upload is not blocked for that). When the database
+    write fails (e.g. SQLite busy past its timeout), the file written for it is removed again.
+    Not covered: a caller's own outer transaction that rolls back after this returned.
     """
+    written: list[str] = []
+    try:
+        return _product_image_create(
+            product=product,
+            file=file,
+            display_order=display_order,
+            original_name=original_name,
+            written=written,
+        )
+    except BaseException:
+        photo_files_delete_unreferenced(written)
+        raise
+
+
+def photo_files_delete_unreferenced(names: list[str]) -> None:
+    """Delete files stored for photos whose rows were rolled back, unless another photo row uses the
+    same file (content-addressed names: another product, or a request that stored it meanwhile)."""
+    for name in names:
+        if not ProductImage.objects.filter(image=name).exists():
+            default_storage.delete(name)
+
+
+@transaction.atomic
+def _product_image_create(
+    *,
+    product: Product,
+    file: IO[bytes] | bytes,
+    display_order: int | None,
+    original_name: str,
+    written: list[str],
+) -> ImageCreateResult:
     from catalog.moderation import image_screen
 
     data = read_limited(file)
@@ -128,7 +160,9 @@ def product_image_create(
     name = original_name or getattr(file, "name", "") or ""
     try:
         with transaction.atomic():
-            image = _image_store(product=product, photo=photo, display_order=display_order, name=name)
+            image = _image_store(
+                product=product, photo=photo, display_order=display_order, name=name, written=written
+            )
     except IntegrityError:
         # Another request stored the same photo for this product a moment ago: that row is ours too.
         existing = ProductImage.objects.filter(product=product, sha256=sha256).first()
@@ -140,7 +174,7 @@ def product_image_create(
 
 
 def _image_store(
-    *, product: Product, photo: DecodedPhoto, display_order: int | None, name: str
+    *, product: Product, photo: DecodedPhoto, display_order: int | None, name: str, written: list[str]
 ) -> ProductImage:
     if display_order is None:
         last = product.images.aggregate(last=Max("display_order"))["last"]
@@ -158,6 +192,7 @@ def _image_store(
         image.image.name = stored_name
     else:
         image.image.save(stored_name, ContentFile(photo.data), save=False)
+        written.append(image.image.name)
     # Django reads dimensions from the raw file; the upright (EXIF-applied) ones are what users see.
     image.width, image.height = photo.picture.size
     image.save()

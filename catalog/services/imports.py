@@ -21,13 +21,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.text import slugify
 
-from catalog.models import Product, ProductImage
+from catalog.models import Product
 
-from .images import product_image_create
+from .images import photo_files_delete_unreferenced, product_image_create
 from .products import (
     category_path_get_or_create,
     parse_currency,
@@ -240,7 +239,7 @@ def _import_one(
                 row, images_dir=images_dir, currency=currency, stored=stored
             )
     except (_RowFailed, ValidationError) as exc:
-        _delete_unreferenced(stored)  # ...nor in storage
+        photo_files_delete_unreferenced(stored)  # ...nor in storage
         report.failed += 1
         report.errors.append(
             RowError(row.row, _message(exc) if isinstance(exc, ValidationError) else str(exc))
@@ -314,13 +313,6 @@ def _add_images(
             stored.append(result.image.image.name)
         warnings.extend(f"image {shown!r}: {warning}" for warning in result.warnings)
     return added, warnings
-
-
-def _delete_unreferenced(names: list[str]) -> None:
-    """Files stored for a row that was rolled back, unless another product's photo uses the same file."""
-    for name in names:
-        if not ProductImage.objects.filter(image=name).exists():
-            default_storage.delete(name)
 
 
 def _message(exc: ValidationError) -> str:

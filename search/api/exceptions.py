@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
@@ -72,6 +73,14 @@ def _domain_error(exc: Exception, user: Any = None) -> Response | None:
         return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, DjangoValidationError):
         return _django_validation(exc)
+    if isinstance(exc, OperationalError):
+        # The database is busy (SQLite's lock past its timeout) or unreachable: nothing was saved, and
+        # the same request can simply be sent again.
+        logger.warning("Database unavailable for an API request: %s", exc)
+        body = error_body(
+            "The catalog database is busy; nothing was saved. Try again shortly.", "database_busy"
+        )
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("The request body is too large.", "too_large"), status=413)
     if isinstance(exc, SuspiciousOperation):

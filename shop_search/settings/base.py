@@ -99,11 +99,26 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the Celery worker write to one file: wait for the lock instead of failing.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+# SQLite (the demo): the web server and the Celery worker write to one file. WAL lets readers go on
+# while one writes; "timeout" waits up to 30 s for the write lock instead of failing; IMMEDIATE takes
+# the write lock when a transaction starts, because a deferred transaction that reads first and then
+# writes cannot wait (SQLite answers "database is locked" at once to avoid a deadlock).
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_settings(url: str) -> dict:
+    database = dj_database_url.parse(url, conn_max_age=60)
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database["CONN_MAX_AGE"] = 0
+        database.setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
+    return database
+
+
+DATABASES = {"default": database_settings(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ------------------------------------------------------------------------------------

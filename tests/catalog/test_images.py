@@ -199,3 +199,24 @@ def test_embedding_is_computed_after_commit(product, upload, django_capture_on_c
     embedding = ImageEmbedding.objects.get(image=image)
     assert embedding.status == ImageEmbedding.Status.DONE
     assert embedding.content_sha256 == image.sha256
+
+
+def _media_files(settings) -> list[Path]:
+    root = Path(settings.MEDIA_ROOT)
+    return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+
+
+def test_a_failed_database_write_leaves_no_file_behind(product, upload, settings, monkeypatch):
+    from django.db import OperationalError
+
+    def locked(self, *args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(ProductImage, "save", locked)
+    with pytest.raises(OperationalError):
+        product_image_create(product=product, file=upload("cup.webp"))
+    assert _media_files(settings) == []
+    monkeypatch.undo()
+    # The same upload works once the database answers again, and its file is there.
+    result = product_image_create(product=product, file=upload("cup.webp"))
+    assert result.created and Path(result.image.image.path).exists()

@@ -301,3 +301,25 @@ def test_oversized_product_photo_is_413(token_api, shop, settings, photo_bytes):
     response = token_api.post(f"{PRODUCTS}{products['pan'].pk}/images/", {"image": upload("big.jpg", big)})
     assert response.status_code == 413
     assert response.json()["code"] == "too_large"
+
+
+def test_busy_database_on_photo_upload_is_503_and_leaves_no_file(
+    token_api, shop, photo_bytes, settings, monkeypatch
+):
+    from pathlib import Path
+
+    from django.db import OperationalError
+
+    products, _ = shop
+    before = {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+
+    def locked(self, *args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(ProductImage, "save", locked)
+    response = token_api.post(
+        f"{PRODUCTS}{products['cup'].pk}/images/", {"image": upload("a.jpg", photo_bytes("apple.jpg"))}
+    )
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_busy" and response["Retry-After"] == "5"
+    assert {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()} == before
