@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,9 @@ CSV_REQUIRED = ("sku", "name", "price", "image")
 CSV_OPTIONAL = ("category", "description", "currency")
 _IMAGE_SEPARATORS = re.compile(r"[;|]")
 _SKU_MAX = 64
+_NUL_STAND_IN = "\ue000"  # a private-use character no real CSV cell holds
+# Bidirectional overrides and isolates ("Trojan source"): they make a name display as another.
+_TEXT_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 Progress = Callable[[int, int], None]
 
@@ -83,6 +88,7 @@ class ImportRow:
     currency: str = ""
     # Folder rows carry no price or description: an existing product keeps what the shop set.
     update_fields: bool = True
+    problem: str = ""  # set when the row cannot be imported as read (reported as the row's error)
 
 
 class _RowFailed(Exception):
@@ -127,10 +133,12 @@ def read_csv_rows(csv_path: Path) -> list[ImportRow]:
         raise ImportFileError(f"The CSV file {csv_path} does not exist.")
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle, delimiter=_delimiter(handle))
-            _check_header(reader.fieldnames, csv_path)
-            # Line numbers as a spreadsheet shows them: the header is line 1.
-            return [_csv_row(record, reader.line_num) for record in reader]
+            # Python's csv module stops the whole file at a NUL byte; a stand-in keeps it to its row.
+            text = io.StringIO(handle.read().replace("\x00", _NUL_STAND_IN))
+        reader = csv.DictReader(text, delimiter=_delimiter(text))
+        _check_header(reader.fieldnames, csv_path)
+        # Line numbers as a spreadsheet shows them: the header is line 1.
+        return [_csv_row(record, reader.line_num) for record in reader]
     except UnicodeDecodeError as exc:
         raise ImportFileError(f"{csv_path.name} is not UTF-8 text (save it as CSV UTF-8).") from exc
     except csv.Error as exc:
@@ -169,6 +177,7 @@ def _csv_row(record: dict[str | None, str | list[str] | None], line: int) -> Imp
         return value.strip() if isinstance(value, str) else ""
 
     return ImportRow(
+        problem=_control_character_problem(values),
         row=line,
         sku=text("sku"),
         name=text("name"),
@@ -178,6 +187,21 @@ def _csv_row(record: dict[str | None, str | list[str] | None], line: int) -> Imp
         description=text("description"),
         currency=text("currency"),
     )
+
+
+def _control_character_problem(values: dict[str, str | list[str] | None]) -> str:
+    """Why a row's cells cannot be imported as text, or "" when they can.
+
+    Control characters (NUL, escape, ...) and bidirectional overrides have no place in a product
+    name or description: they corrupt exports and pages, or make a name display as something else.
+    Tabs and line breaks (a quoted multi-line description) are fine.
+    """
+    for column, value in values.items():
+        for char in value if isinstance(value, str) else "":
+            shown = "\x00" if char == _NUL_STAND_IN else char
+            if shown in _TEXT_CONTROLS or (unicodedata.category(shown) == "Cc" and shown not in "\t\n\r"):
+                return f"column {column!r} contains the control character U+{ord(shown):04X}"
+    return ""
 
 
 def read_folder_rows(images_dir: Path) -> list[ImportRow]:
@@ -232,6 +256,8 @@ def _import_one(
 ) -> None:
     stored: list[str] = []
     try:
+        if row.problem:
+            raise _RowFailed(row.problem)
         if row.sku in seen_skus:
             raise _RowFailed(f"SKU {row.sku!r} was already used on row {seen_skus[row.sku]}")
         with transaction.atomic():  # a savepoint: a failing row leaves no trace in the database

@@ -246,3 +246,41 @@ def test_unreadable_file_in_a_folder_is_reported_and_the_rest_imports(tree):
     [error] = report.errors
     assert "kitchen/notes.jpg" in error.reason and "not an image" in error.reason
     assert not Product.objects.filter(name="Notes").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("cell", "code"),
+    [("Cup\x00", "U+0000"), ("Cup\x1b[31m", "U+001B"), ("Cup\x7f", "U+007F"), ("\u202epuC", "U+202E")],
+    ids=["nul", "escape", "delete", "bidi-override"],
+)
+def test_control_characters_fail_their_row_only(tmp_path, cell, code):
+    (tmp_path / "good.webp").write_bytes((PHOTOS / "cup.webp").read_bytes())
+    (tmp_path / "chair.webp").write_bytes((PHOTOS / "chair.webp").read_bytes())
+    body = (
+        "OK-1,Cup,Kitchen,3.00,,good.webp\n"  # line 2
+        f"BAD,{cell},Kitchen,3.00,,good.webp\n"  # line 3
+        'OK-2,Chair,Furniture,5,"Two lines,\ttabbed\nare fine",chair.webp\n'  # line 4
+    )
+    report = catalog_import(csv_path=_csv(tmp_path, body), images_dir=tmp_path)
+    assert [(error.row, error.reason) for error in report.errors] == [
+        (3, f"column 'name' contains the control character {code}")
+    ]
+    assert set(Product.objects.values_list("sku", flat=True)) == {"OK-1", "OK-2"}
+    assert Product.objects.get(sku="OK-2").description == "Two lines,\ttabbed\nare fine"
+
+
+@pytest.mark.django_db
+def test_import_command_reports_a_nul_row_and_goes_on(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    (tmp_path / "good.webp").write_bytes((PHOTOS / "cup.webp").read_bytes())
+    csv_path = _csv(tmp_path, "BAD,Cu\x00p,Kitchen,3.00,,good.webp\nOK-1,Cup,Kitchen,3.00,,good.webp\n")
+    out, err = StringIO(), StringIO()
+    call_command(
+        "import_catalog", str(csv_path), "--images", str(tmp_path), "--no-progress", stdout=out, stderr=err
+    )
+    assert "row 2: column 'name' contains the control character U+0000" in out.getvalue() + err.getvalue()
+    assert Product.objects.filter(sku="OK-1").exists()
