@@ -2,7 +2,10 @@
 writes go through catalog.services."""
 
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -118,6 +121,30 @@ class FlaggedImage(models.Model):
         return self.reason
 
 
+class ImportFilesStorage(FileSystemStorage):
+    """Uploaded import files (the CSV and the ZIP): private, under CATALOG_IMPORT_DIR/uploads, outside
+    MEDIA_ROOT so no URL serves them (url() raises). With several machines, point CATALOG_IMPORT_DIR
+    at storage the web and worker machines share."""
+
+    def __init__(self) -> None:
+        super().__init__(base_url=None)
+
+    @property
+    def base_location(self) -> str:  # read on every use: tests and deployments move the folder
+        return str(Path(settings.CATALOG_IMPORT_DIR) / "uploads")
+
+    @property
+    def location(self) -> str:
+        return str(Path(self.base_location).resolve())
+
+    def url(self, name: str | None) -> str:
+        raise ValueError("Import files are private: they have no URL.")
+
+
+def import_files_storage() -> ImportFilesStorage:
+    return ImportFilesStorage()
+
+
 class ImportJob(models.Model):
     """A bulk import run from the admin, executed by a Celery task; progress is polled from here."""
 
@@ -128,8 +155,8 @@ class ImportJob(models.Model):
         FAILED = "failed"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    csv_file = models.FileField(upload_to="imports/", blank=True)
-    archive = models.FileField(upload_to="imports/", blank=True)
+    csv_file = models.FileField(upload_to="%Y/%m/", storage=import_files_storage, blank=True)
+    archive = models.FileField(upload_to="%Y/%m/", storage=import_files_storage, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)

@@ -14,11 +14,12 @@ import binascii
 import io
 import re
 import warnings
-import zipfile
 from typing import IO, Any
 
 from django.conf import settings
 from PIL import Image
+
+from catalog.imaging import PolyglotImage, refuse_polyglot
 
 # Formats a query may be in. EPS, PSD, ICO and Pillow's other plugins are never tried: the format
 # is decided by decoding, and only these decoders get to look at the bytes.
@@ -26,10 +27,6 @@ QUERY_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 CHUNK_SIZE = 64 * 1024
 # Room for the multipart boundary, headers and the small form fields next to the photo.
 FORM_OVERHEAD_BYTES = 64 * 1024
-# Markers of content a browser or archive tool would act on; none occurs in a plain photo.
-_FOREIGN_MARKERS = re.compile(
-    rb"<(?:html|script|body|iframe|svg|object|embed)\b|<!doctype\s+html|<\?php|%PDF-", re.IGNORECASE
-)
 _DATA_URL_PREFIX = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 
 
@@ -111,13 +108,10 @@ def decode_base64_image(value: str, *, max_bytes: int) -> bytes:
 
 
 def _refuse_polyglot(data: bytes) -> None:
-    # A picture that is also a ZIP (GIFAR-style) or carries HTML/script could be served back or
-    # opened by another program as that other type. Query photos are only decoded, but we refuse
-    # them outright so such files never reach storage or a log.
-    if zipfile.is_zipfile(io.BytesIO(data)) or _FOREIGN_MARKERS.search(data):
-        raise QueryImageError(
-            "polyglot", "The file contains something besides a picture (an archive, HTML or script)."
-        )
+    try:
+        refuse_polyglot(data)
+    except PolyglotImage as exc:
+        raise QueryImageError("polyglot", str(exc)) from exc
 
 
 def _open_header(data: bytes, max_pixels: int) -> Image.Image:

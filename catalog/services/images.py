@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from PIL import Image
 
+from catalog.imaging import PolyglotImage, refuse_polyglot
 from catalog.models import Product, ProductImage, product_image_upload_to
 
 # File extension stored for each accepted format (decided by decoding, not by the upload's name).
@@ -74,8 +75,13 @@ def _too_big_message(size: int, limit: int) -> str:
 
 
 def decode_photo(data: bytes) -> DecodedPhoto:
-    """Decode and check an upload (format, pixel count, integrity) and compute its hashes."""
+    """Decode and check an upload (format, pixel count, integrity, no second payload) and compute its
+    hashes. The same polyglot check as shoppers' query photos: the stored file is served back as is."""
     picture = _decode(data)
+    try:
+        refuse_polyglot(data)
+    except PolyglotImage as exc:
+        raise ImageRejected(str(exc), code="image_polyglot") from exc
     return DecodedPhoto(
         data=data,
         picture=picture,

@@ -58,7 +58,8 @@ def test_csv_and_zip_import_counts_rows_and_reports_a_non_image_as_a_row_error(p
     assert Product.objects.get(sku="H-1").category.name == "Hammers"
     assert not Product.objects.filter(sku="N-1").exists()
     assert not (settings.CATALOG_IMPORT_DIR / str(job.pk)).exists(), "extracted files are removed"
-    assert not job.archive and not list((settings.MEDIA_ROOT / "imports").glob("*.zip")), "the ZIP is removed"
+    uploads = settings.CATALOG_IMPORT_DIR / "uploads"
+    assert not job.archive and not list(uploads.rglob("*.zip")), "the ZIP is removed"
     assert job.csv_file.read().decode().startswith("sku,name")
 
 
@@ -184,3 +185,33 @@ def test_creating_a_job_enqueues_the_task_after_commit(photo_bytes, django_captu
     assert callbacks[0].func.__self__.name == "catalog.tasks.run_import"
     job.refresh_from_db()
     assert (job.status, job.created) == ("succeeded", 1)  # tasks run eagerly in the test settings
+
+
+def test_uploaded_import_files_are_private(photo_bytes, settings, django_capture_on_commit_callbacks):
+    archive = ContentFile(zip_bytes({"cup.webp": photo_bytes("cup.webp")}), name="photos.zip")
+    csv_file = ContentFile((CSV_HEADER + "C-1,Mug,Kitchen,4.00,,cup.webp\n").encode(), name="products.csv")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = import_job_create(archive=archive, csv_file=csv_file)
+    stored = [job.archive.path, job.csv_file.path]
+    for path in stored:
+        assert path.startswith(str((settings.CATALOG_IMPORT_DIR / "uploads").resolve())), path
+        assert not path.startswith(str(settings.MEDIA_ROOT.resolve())), path
+    with pytest.raises(ValueError, match="private"):
+        job.csv_file.url  # noqa: B018 - the property raises: no URL serves an import file
+    assert not settings.MEDIA_ROOT.exists() or not list(settings.MEDIA_ROOT.rglob("*.csv"))
+
+
+def test_a_polyglot_photo_in_the_zip_fails_its_row(photo_bytes):
+    archive = zip_bytes(
+        {
+            "cup.webp": photo_bytes("cup.webp"),
+            "apple.jpg": photo_bytes("apple.jpg") + b"<script>alert(1)</script>",
+        }
+    )
+    csv_text = CSV_HEADER + "C-1,Mug,Kitchen,4.00,,cup.webp\nA-1,Apple,Fruit,1.00,,apple.jpg\n"
+    job = make_job(archive, csv_text)
+    import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert [(error["row"], "besides a picture" in error["reason"]) for error in job.errors] == [(3, True)]
+    assert set(Product.objects.values_list("sku", flat=True)) == {"C-1"}

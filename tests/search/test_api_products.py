@@ -323,3 +323,25 @@ def test_busy_database_on_photo_upload_is_503_and_leaves_no_file(
     assert response.status_code == 503
     assert response.json()["code"] == "database_busy" and response["Retry-After"] == "5"
     assert {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"<html><body><script>fetch('/admin/')</script></body></html>", b"PK-archive"],
+    ids=["html", "zip"],
+)
+def test_polyglot_product_photo_is_refused(token_api, shop, photo_bytes, tail):
+    import zipfile
+
+    if tail == b"PK-archive":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as archive:
+            archive.writestr("payload.txt", "hidden")
+        tail = buf.getvalue()
+    products, _ = shop
+    before = ProductImage.objects.count()
+    data = photo_bytes("apple.jpg") + tail
+    response = token_api.post(f"{PRODUCTS}{products['cup'].pk}/images/", {"image": upload("a.jpg", data)})
+    assert response.status_code == 400
+    assert response.json()["code"] == "image_polyglot" and "besides a picture" in response.json()["detail"]
+    assert ProductImage.objects.count() == before
