@@ -1,10 +1,10 @@
-"""Query latency of search_by_image for one 1000x1000 JPEG, split into its parts, against the model alone.
+"""Query latency of photo_search (the one search service) for one 1000x1000 JPEG, split into its parts, against the model alone.
 
     .venv/bin/python bench/bench_query.py [--runs 30] [--untrained]
 
 Sets up a throwaway site in a temporary folder (the embedded defaults: SQLite, filesystem broker,
 media and index under that folder, DJANGO_DEBUG=1), loads the demo catalog with `load_demo` (import,
-embed, build the index: a demo-sized catalog of ~170 products), then times `search_by_image` on the
+embed, build the index: a demo-sized catalog of ~170 products), then times `photo_search` on the
 same JPEG bytes `--runs` times. The service fills a `timings` dict: decode (JPEG bytes -> RGB),
 model (preprocess + forward), index (index search + exact re-rank), db (filters and product rows).
 The model alone is timed on the already preprocessed tensor. Medians are printed.
@@ -83,7 +83,7 @@ def main() -> None:
 
         from catalog.models import Product
         from search.embedding import load_image
-        from search.services.query import search_by_image
+        from search.services.query import PhotoSource, photo_search
         from search.services.state import current_embedder
 
         call_command("migrate", verbosity=0, interactive=False)
@@ -92,23 +92,23 @@ def main() -> None:
         data = query_jpeg()
         print(f"model: {embedder.label}; catalog: {Product.objects.count()} products; query: 1000x1000 JPEG")
 
-        search_by_image(data, k=12)  # warm-up: index mmap, first allocations
+        photo_search(PhotoSource(data=data), k=12)  # warm-up: index mmap, first allocations
         picture = load_image(data, max_pixels=40_000_000)
         parts: dict[str, list[float]] = {}
         # Alternate a full query and the model alone so that load changes on the shared machine
         # hit both alike.
         for _ in range(args.runs):
-            timings: dict = {}
-            hits = search_by_image(data, k=12, timings=timings)
-            for key, value in timings.items():
+            result = photo_search(PhotoSource(data=data), k=12)
+            hits = result.hits
+            for key, value in result.timings.items():
                 parts.setdefault(key, []).append(value)
             time_model_alone(embedder, picture, parts)
         prep_ms, forward_ms = median(parts["alone_preprocess"]), median(parts["alone_forward"])
 
     print(f"top hit: {hits[0].product.name} (score {hits[0].score:.3f})")
     print(f"median over {args.runs} runs, milliseconds:")
-    for key in ("decode", "model", "index", "db", "total"):
-        print(f"  search_by_image {key:<7}: {median(parts.get(key, [float('nan')])):8.1f}")
+    for key in ("read", "validate", "model", "index", "db", "total"):
+        print(f"  photo_search {key:<8}: {median(parts.get(key, [float('nan')])):8.1f}")
     print(f"  model alone: preprocess {prep_ms:.1f} + forward {forward_ms:.1f} = {prep_ms + forward_ms:.1f}")
     total = median(parts["total"])
     print(f"  forward pass share of the query: {forward_ms / total:.0%}")

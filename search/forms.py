@@ -7,9 +7,7 @@ from django import forms
 
 from catalog.models import Category
 from catalog.selectors import category_label
-from search.uploads import parse_crop
-
-Crop = tuple[float, float, float, float]
+from search.uploads import Crop, parse_crop
 
 
 class PhotoSearchForm(forms.Form):

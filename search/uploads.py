@@ -23,6 +23,7 @@ from catalog.imaging import PolyglotImage, refuse_polyglot
 
 # Formats a query may be in. EPS, PSD, ICO and Pillow's other plugins are never tried: the format
 # is decided by decoding, and only these decoders get to look at the bytes.
+Crop = tuple[float, float, float, float]  # x, y, w, h as fractions of the picture
 QUERY_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 CHUNK_SIZE = 64 * 1024
 # Room for the multipart boundary, headers and the small form fields next to the photo.
@@ -162,7 +163,7 @@ def decode_query_image(data: bytes, *, max_pixels: int | None = None, crop: obje
         raise QueryImageError("truncated", "The picture is truncated or damaged and cannot be read.") from exc
 
 
-def parse_crop(value: Any) -> tuple[float, float, float, float] | None:
+def parse_crop(value: Any) -> Crop | None:
     """Parse a crop box given as "x,y,w,h" or {"x","y","w","h"}, in fractions of the image.
 
     Returns None for an empty value; raises ValueError with a message for anything else invalid.

@@ -10,17 +10,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from PIL import Image
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Category, Product
 from catalog.thumbnails import thumbnail_url
 from search import services
-from search.fetch import UrlFetchError, fetch_image_url
 from search.forms import PhotoSearchForm
 from search.public_text import without_server_paths
-from search.query_photos import query_photo_keep
-from search.uploads import QueryImageError, decode_query_image, read_upload
+from search.uploads import QueryImageError
 
 PAGE_RESULTS = 24
 SIMILAR_RESULTS = 8
@@ -87,7 +84,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     photos = list(product.images.all())
     similar_error = ""
     try:
-        similar = _cards(services.similar_products(product, k=SIMILAR_RESULTS))
+        similar = _cards(services.similar_products(product, k=SIMILAR_RESULTS).hits)
     except services.SearchUnavailable as exc:
         similar, similar_error = (
             [],
@@ -109,35 +106,19 @@ def _search(form: PhotoSearchForm, categories: list[Category]) -> list[services.
     if not form.is_valid():
         raise SearchFailed(_form_error_text(form), 400)
     data = form.cleaned_data
-    image = _query_image(form)
+    source = services.PhotoSource(upload=data["image"] or None, url=data["url"] or None)
+    filters = services.SearchFilters(
+        category=next((c for c in categories if c.slug == data["category"]), None),
+        min_price=data["min_price"],
+        max_price=data["max_price"],
+    )
     try:
-        return services.search_by_image(
-            image,
-            k=PAGE_RESULTS,
-            category=next((c for c in categories if c.slug == data["category"]), None),
-            min_price=data["min_price"],
-            max_price=data["max_price"],
-            crop=data["crop"],
-        )
-    except services.SearchUnavailable as exc:
-        raise SearchFailed(
-            without_server_paths(str(exc)) or "Search is unavailable right now. Please try again later.", 503
-        ) from exc
-
-
-def _query_image(form: PhotoSearchForm) -> Image.Image:
-    """Reads the photo or fetches the URL with the same limits and messages as the JSON API."""
-    data = form.cleaned_data
-    try:
-        if data["image"]:
-            raw = read_upload(data["image"], max_bytes=settings.SEARCH_QUERY_MAX_BYTES)
-        else:
-            raw = fetch_image_url(data["url"])
-        picture = decode_query_image(raw, crop=data["crop"])
-    except (QueryImageError, UrlFetchError) as exc:
+        return services.photo_search(source, crop=data["crop"], filters=filters, k=PAGE_RESULTS).hits
+    except QueryImageError as exc:  # UrlFetchError too: the same shape, from the same service
         raise SearchFailed(exc.message, exc.status_code) from exc
-    query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
-    return picture
+    except services.SearchUnavailable as exc:
+        message = without_server_paths(str(exc)) or "Search is unavailable right now. Please try again later."
+        raise SearchFailed(message, 503) from exc
 
 
 def _form_error_text(form: PhotoSearchForm) -> str:
@@ -153,7 +134,7 @@ def _cards(hits: list[services.Hit]) -> list[Card]:
         Card(
             product=hit.product,
             thumbnail=thumbnail_url(hit.image, CARD_THUMB_SIZE),
-            similarity=round(max(0.0, min(1.0, hit.score)) * 100),
+            similarity=round(hit.score * 100),  # the service clips scores to [0, 1]
         )
         for hit in hits
     ]

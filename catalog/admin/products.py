@@ -147,7 +147,7 @@ class ProductAdmin(admin.ModelAdmin):
         if product is None:
             return {}
         try:
-            hits = similar_products(product, k=SIMILAR_COUNT)
+            hits = similar_products(product, k=SIMILAR_COUNT).hits
         except SearchUnavailable as exc:
             return {"similar_error": str(exc)}
         return {"similar": views.hit_cards(hits)}

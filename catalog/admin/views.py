@@ -174,7 +174,7 @@ def duplicates(request: HttpRequest) -> HttpResponse:
 
 def photo_search(request: HttpRequest, pk: int) -> HttpResponse:
     """What a shopper would see for this product's primary photo (inactive products are left out)."""
-    from search.services import SearchUnavailable, search_by_image
+    from search import services  # the one search by photo, as the shopper runs it
 
     _require(request, "catalog.view_product")
     product = get_object_or_404(Product.objects.prefetch_related("images"), pk=pk)
@@ -188,7 +188,10 @@ def photo_search(request: HttpRequest, pk: int) -> HttpResponse:
         context["query"] = photo_card(image)
         try:
             with image.image.open("rb") as handle:
-                context["hits"] = hit_cards(search_by_image(handle.read(), k=PHOTO_SEARCH_RESULTS))
-        except (SearchUnavailable, ValueError, OSError) as exc:
+                result = services.photo_search(
+                    services.PhotoSource(data=handle.read()), k=PHOTO_SEARCH_RESULTS
+                )
+            context["hits"] = hit_cards(result.hits)
+        except (services.SearchUnavailable, ValueError, OSError) as exc:
             context["error"] = f"The search could not run: {exc}"
     return render(request, "admin/catalog/product/photo_search.html", context)

@@ -6,12 +6,10 @@ token-only writes) are in search.api.products.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from PIL import Image
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -25,12 +23,9 @@ from search.api.openapi import errors
 from search.api.parsers import SafeJSONParser
 from search.api.products import active_product, validated, without_blanks
 from search.api.throttling import SearchAnonThrottle
-from search.fetch import fetch_image_url
 from search.public_text import shown_to, without_server_paths
-from search.query_photos import query_photo_keep
-from search.services import index_status, search_by_image, similar_products
-from search.services.state import query_embedder, serving_index
-from search.uploads import check_content_length, decode_base64_image, decode_query_image, read_upload
+from search.services import PhotoSource, SearchFilters, index_status, photo_search, similar_products
+from search.uploads import check_content_length
 
 
 def model_info(embedder: Any) -> dict[str, Any]:
@@ -78,24 +73,21 @@ class SearchView(APIView):
         # Before request.data is touched: the body has not been read yet.
         check_content_length(request.META, max_bytes=settings.SEARCH_QUERY_MAX_BYTES)
         attrs = self._input(request)
-        timings: dict[str, float] = {}
-        picture = self._picture(attrs, timings)
-        query_photo_keep(picture)
-        hits = search_by_image(
-            picture,
-            k=attrs["k"],
-            category=attrs.get("category"),
-            min_price=attrs.get("min_price"),
-            max_price=attrs.get("max_price"),
-            crop=attrs.get("crop"),
-            timings=timings,
+        photo = attrs.get("image")
+        source = PhotoSource(
+            url=attrs.get("url") or None,
+            base64=photo if isinstance(photo, str) else None,
+            upload=photo if photo is not None and not isinstance(photo, str) else None,
         )
-        embedder = query_embedder(serving_index())  # the model that answered
+        filters = SearchFilters(
+            category=attrs.get("category"), min_price=attrs.get("min_price"), max_price=attrs.get("max_price")
+        )
+        result = photo_search(source, crop=attrs.get("crop"), filters=filters, k=attrs["k"])
         body = {
-            "results": hits,
-            "model": model_info(embedder),
-            "timings": {name: round(ms, 2) for name, ms in timings.items()},
-            "warnings": model_warnings(embedder),
+            "results": result.hits,
+            "model": model_info(result.model),
+            "timings": {name: round(ms, 2) for name, ms in result.timings.items()},
+            "warnings": model_warnings(result.model),
         }
         return Response(s.SearchResultOutputSerializer(body, context={"request": request}).data)
 
@@ -107,21 +99,6 @@ class SearchView(APIView):
         multipart = request.content_type.startswith("multipart/")
         serializer = s.SearchUploadInputSerializer if multipart else s.SearchJsonInputSerializer
         return validated(serializer, without_blanks({**request.query_params.dict(), **body}))
-
-    def _picture(self, attrs: dict[str, Any], timings: dict[str, float]) -> Image.Image:
-        max_bytes = settings.SEARCH_QUERY_MAX_BYTES
-        started = time.perf_counter()
-        if attrs.get("url"):
-            data = fetch_image_url(attrs["url"])
-        elif isinstance(attrs["image"], str):
-            data = decode_base64_image(attrs["image"], max_bytes=max_bytes)
-        else:
-            data = read_upload(attrs["image"], max_bytes=max_bytes)
-        timings["read"] = (time.perf_counter() - started) * 1000
-        started = time.perf_counter()
-        picture = decode_query_image(data, crop=attrs.get("crop"))
-        timings["validate"] = (time.perf_counter() - started) * 1000
-        return picture
 
 
 class SimilarProductsView(APIView):
@@ -137,13 +114,12 @@ class SimilarProductsView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         k = validated(s.SimilarInputSerializer, without_blanks(request.query_params.dict()))["k"]
         product = active_product(pk)
-        hits = similar_products(product, k=k)
-        embedder = query_embedder(serving_index())  # the model that answered
+        result = similar_products(product, k=k)
         body = {
             "product": product,
-            "results": hits,
-            "model": model_info(embedder),
-            "warnings": model_warnings(embedder),
+            "results": result.hits,
+            "model": model_info(result.model),
+            "warnings": model_warnings(result.model),
         }
         return Response(s.SimilarOutputSerializer(body, context={"request": request}).data)
 

@@ -14,7 +14,7 @@ from .embeddings import (
     images_reembed_request,
     pending_images,
 )
-from .query import Hit, search_by_image, similar_products
+from .query import Hit, PhotoSource, SearchFilters, SearchResult, photo_search, similar_products
 from .state import SearchUnavailable
 from .status import (
     BuildSummary,
@@ -31,6 +31,9 @@ __all__ = [
     "EmbedSummary",
     "EmbeddingStorageError",
     "Hit",
+    "PhotoSource",
+    "SearchFilters",
+    "SearchResult",
     "ImageFailure",
     "IndexStatus",
     "ProductIndexStatus",
@@ -46,6 +49,6 @@ __all__ = [
     "index_status",
     "pending_images",
     "product_index_statuses",
-    "search_by_image",
+    "photo_search",
     "similar_products",
 ]

@@ -9,21 +9,24 @@ one query, so deleted or deactivated products disappear at once, without a rebui
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
 from django.db.models import Q
-from PIL import Image
 
 from catalog.models import Category, Product, ProductImage
 from catalog.selectors import category_descendant_ids
+from search.embedding import crop_fraction
+from search.fetch import fetch_image_url
 from search.models import ImageEmbedding
+from search.query_photos import query_photo_keep
+from search.uploads import Crop, QueryImageError, decode_base64_image, decode_query_image, read_upload
 
 from .embeddings import ID_CHUNK
 from .state import ServingIndex, query_embedder, serving_index, vectors_from_rows
@@ -40,6 +43,30 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class PhotoSource:
+    """Where a query photo comes from: exactly one of these is set."""
+
+    upload: IO[bytes] | None = None  # a file being uploaded: read in chunks, capped
+    base64: str | None = None  # base64 text, optionally a data: URL
+    url: str | None = None  # http(s): fetched with the SSRF defences of search.fetch
+    data: bytes | None = None  # bytes already in hand (the admin searches with a stored photo)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    category: Category | int | None = None  # its subcategories are included
+    min_price: Decimal | float | None = None
+    max_price: Decimal | float | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    model: Any  # the Embedder that embedded the query: the one whose vectors were searched
+    timings: dict[str, float]  # milliseconds: read, validate, model, index, db, total
+
+
+@dataclass(frozen=True)
 class _Filters:
     category_ids: frozenset[int] | None = None
     min_price: Decimal | None = None
@@ -47,36 +74,40 @@ class _Filters:
     exclude_product_id: int | None = None
 
 
-def search_by_image(
-    image: Image.Image | bytes,
-    *,
-    k: int = 12,
-    category: Category | int | None = None,
-    min_price: Decimal | float | None = None,
-    max_price: Decimal | float | None = None,
-    crop=None,
-    timings: dict | None = None,
-) -> list[Hit]:
-    """Top k products (one hit each, best photo) for a query photo. timings gets milliseconds for
-    "decode", "model", "index", "db" and "total". Raises SearchUnavailable without a model and the
-    loader's ImageDecodeError/ImageTooLarge (ValueError) for a bad photo."""
-    timings = timings if timings is not None else {}
+def photo_search(
+    source: PhotoSource, *, crop: Crop | None = None, filters: SearchFilters | None = None, k: int = 12
+) -> SearchResult:
+    """Top k products (one hit each, with its best photo) that look like the photo: the one search by
+    photo that the API, the shopper page and the admin all run.
+
+    Raises QueryImageError / UrlFetchError (a ValueError with a stable code and a message for people)
+    for a photo that cannot be used, and SearchUnavailable when no model can be loaded.
+    """
+    filters = filters or SearchFilters()
+    timings: dict[str, float] = {}
     started = time.perf_counter()
-    with _timed(timings, "decode"):
-        picture = _query_picture(image, crop)
+    with _timed(timings, "read"):
+        data = _read(source)
+    with _timed(timings, "validate"):
+        picture = decode_query_image(data, crop=crop)
+    query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
+    if crop:
+        picture = crop_fraction(picture, crop)
     serving = serving_index()
     embedder = query_embedder(serving)
     with _timed(timings, "model"):
         vector = np.asarray(embedder.embed_one(picture), dtype=np.float32)
-    filters = _Filters(_category_ids(category), _decimal(min_price), _decimal(max_price))
-    hits = _search(vector[None, :], embedder.fingerprint, serving, k=k, filters=filters, timings=timings)
+    wanted = _Filters(
+        _category_ids(filters.category), _decimal(filters.min_price), _decimal(filters.max_price)
+    )
+    hits = _search(vector[None, :], embedder.fingerprint, serving, k=k, filters=wanted, timings=timings)
     timings["total"] = (time.perf_counter() - started) * 1000
-    return hits
+    return SearchResult(hits=hits, model=embedder, timings=timings)
 
 
-def similar_products(product: Product, *, k: int = 8, timings: dict | None = None) -> list[Hit]:
+def similar_products(product: Product, *, k: int = 8) -> SearchResult:
     """Products whose photos look like this product's photos (never the product itself)."""
-    timings = timings if timings is not None else {}
+    timings: dict[str, float] = {}
     serving = serving_index()
     embedder = query_embedder(serving)
     blobs = list(
@@ -85,23 +116,24 @@ def similar_products(product: Product, *, k: int = 8, timings: dict | None = Non
         ).values_list("vector", flat=True)
     )
     if not blobs:
-        return []
+        return SearchResult(hits=[], model=embedder, timings=timings)
     vectors = vectors_from_rows(blobs, embedder.dim)
     filters = _Filters(exclude_product_id=product.pk)
-    return _search(vectors, embedder.fingerprint, serving, k=k, filters=filters, timings=timings)
+    hits = _search(vectors, embedder.fingerprint, serving, k=k, filters=filters, timings=timings)
+    return SearchResult(hits=hits, model=embedder, timings=timings)
 
 
-def _query_picture(image: Image.Image | bytes, crop) -> Image.Image:
-    from search.embedding import crop_fraction, load_image, to_rgb
-
-    if isinstance(image, bytes | bytearray):
-        # Decode like catalog photos are decoded (JPEG draft scaling), so the very same photo scores 1.0;
-        # a crop keeps full resolution: it is scaled up afterwards.
-        draft = None if crop else settings.SEARCH_RESIZE
-        picture = load_image(io.BytesIO(image), max_pixels=settings.SEARCH_QUERY_MAX_PIXELS, draft_size=draft)
-    else:
-        picture = to_rgb(image)  # alpha composited on white, like catalog photos
-    return crop_fraction(picture, crop) if crop else picture
+def _read(source: PhotoSource) -> bytes:
+    max_bytes = settings.SEARCH_QUERY_MAX_BYTES
+    if source.url:
+        return fetch_image_url(source.url)
+    if source.base64 is not None:
+        return decode_base64_image(source.base64, max_bytes=max_bytes)
+    if source.upload is not None:
+        return read_upload(source.upload, max_bytes=max_bytes)
+    if source.data is not None:
+        return source.data  # decode_query_image checks its size
+    raise QueryImageError("empty", "Choose a photo or give an image URL to search with.")
 
 
 def _search(
@@ -200,8 +232,11 @@ def _hits(scores: dict[int, float], filters: _Filters, k: int) -> list[Hit]:
 
 
 def _filtered_images(ids: list[int], filters: _Filters):
-    query = ProductImage.objects.filter(pk__in=ids, product__is_active=True).select_related(
-        "product", "product__category"
+    # The product's photos too: a hit shows the product's primary photo (no query per hit).
+    query = (
+        ProductImage.objects.filter(pk__in=ids, product__is_active=True)
+        .select_related("product", "product__category")
+        .prefetch_related("product__images")
     )
     if filters.category_ids is not None:
         query = query.filter(product__category_id__in=filters.category_ids)

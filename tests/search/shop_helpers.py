@@ -78,3 +78,14 @@ def shop(photo_bytes):
     }
     categories = {"tools": tools, "hand": hand, "kitchen": kitchen, "home": home}
     return products, categories
+
+
+def search_photo(photo: bytes | Image.Image, *, k: int = 12, crop=None, **filters) -> list:
+    """The hits of the one search service for a photo in hand (a PIL picture is sent as PNG)."""
+    from search.services import PhotoSource, SearchFilters, photo_search
+
+    if isinstance(photo, Image.Image):
+        buf = io.BytesIO()
+        photo.save(buf, format="PNG")
+        photo = buf.getvalue()
+    return photo_search(PhotoSource(data=photo), crop=crop, filters=SearchFilters(**filters), k=k).hits

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from search.api.exceptions import not_found, server_error
 from search.uploads import QueryImageError, read_upload
-from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
+from tests.search.shop_helpers import build_now, fresh_embedder, shop  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 # ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
@@ -211,14 +211,9 @@ def test_unknown_product_is_json_404(client, shop):
     assert_error(client.get("/api/v1/products/999999/"), 404, "not_found", "no such product")
 
 
-def test_search_unavailable_is_json_503(client, shop, photo_bytes, monkeypatch):
-    from search.api import views
-    from search.services import SearchUnavailable
-
-    def no_model(*args, **kwargs):
-        raise SearchUnavailable("The image model could not be loaded: weights file missing")
-
-    monkeypatch.setattr(views, "search_by_image", no_model)
+def test_search_unavailable_is_json_503(client, shop, photo_bytes, settings, fresh_embedder):
+    # A real model-load failure: an explicit weights file that is not there (no fallback for that).
+    settings.SEARCH_WEIGHTS_PATH = "/nonexistent/resnet50.pth"
     response = search_file(client, "q.webp", photo_bytes("cup.webp"))
     assert_error(response, 503, "search_unavailable", "could not be loaded")
 
@@ -229,7 +224,7 @@ def test_unexpected_error_is_json_500_without_traceback(client, shop, photo_byte
     def bug(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(views, "search_by_image", bug)
+    monkeypatch.setattr(views, "photo_search", bug)
     response = search_file(client, "q.webp", photo_bytes("cup.webp"))
     assert_error(response, 500, "server_error", "internal server error")
     assert b"secret internal detail" not in response.content and b"Traceback" not in response.content

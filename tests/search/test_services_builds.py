@@ -15,10 +15,15 @@ from search.services import (
     index_build_run,
     index_status,
     product_index_statuses,
-    search_by_image,
 )
 from search.services.state import query_embedder, serving_index
-from tests.search.shop_helpers import add_product, build_now, fresh_embedder, shop  # noqa: F401 (fixtures)
+from tests.search.shop_helpers import (  # noqa: F401 (fixtures)
+    add_product,
+    build_now,
+    fresh_embedder,
+    search_photo,
+    shop,
+)
 
 pytestmark = pytest.mark.django_db
 # ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
@@ -56,7 +61,7 @@ def test_failed_build_keeps_the_old_index_serving(shop, photo_bytes, settings, m
     assert second.status == IndexBuild.Status.FAILED
     assert "No space left on device" in second.error and second.finished_at is not None
     assert current_index(settings.SEARCH_INDEX_DIR).version == first.version
-    assert search_by_image(photo_bytes("pan.webp"), k=1)[0].product.sku == "pan"
+    assert search_photo(photo_bytes("pan.webp"), k=1)[0].product.sku == "pan"
     status = index_status()
     assert status.current_build.version == first.version
     assert "No space left on device" in status.last_error
@@ -159,7 +164,7 @@ def test_two_models_never_mix_and_the_old_index_keeps_serving(shop, photo_bytes,
     products, _ = shop
     build_a = build_now()
     fingerprint_a = get_embedder().fingerprint
-    before = _scores(search_by_image(photo_bytes("cup.webp"), k=6))
+    before = _scores(search_photo(photo_bytes("cup.webp"), k=6))
 
     # Switch the model (here: the preprocessing, which is part of the fingerprint).
     settings.SEARCH_CENTER_CROP = False
@@ -173,14 +178,14 @@ def test_two_models_never_mix_and_the_old_index_keeps_serving(shop, photo_bytes,
     for sku in ("cup", "hammer"):
         image_embed(image_id=products[sku].images.get().pk, schedule_build=False)
     assert ImageEmbedding.objects.exclude(fingerprint=fingerprint_a).count() == 2
-    assert _scores(search_by_image(photo_bytes("cup.webp"), k=6)) == before
+    assert _scores(search_photo(photo_bytes("cup.webp"), k=6)) == before
     assert query_embedder(serving_index()).fingerprint == fingerprint_a
 
     build_b = build_now()
     assert build_b.fingerprint != build_a.fingerprint and build_b.vectors == 6
     assert ImageEmbedding.objects.filter(fingerprint=fingerprint_a).count() == 6  # old vectors kept
     assert index_status().state == "ready"
-    after = _scores(search_by_image(photo_bytes("cup.webp"), k=6))
+    after = _scores(search_photo(photo_bytes("cup.webp"), k=6))
     assert query_embedder(serving_index()).fingerprint == build_b.fingerprint
     assert set(after) == set(before) and after != before  # now model B's own scores
 
@@ -199,11 +204,11 @@ def test_if_the_old_model_cannot_be_loaded_only_the_new_models_vectors_answer(
         raise search.embedding.WeightsError("weights file gone")
 
     monkeypatch.setattr(search.embedding, "build_embedder_from_spec", unloadable)
-    assert search_by_image(photo_bytes("cup.webp"), k=5) == []  # nothing embedded by the new model yet
+    assert search_photo(photo_bytes("cup.webp"), k=5) == []  # nothing embedded by the new model yet
 
     for sku in ("cup", "hammer"):
         image_embed(image_id=products[sku].images.get().pk, schedule_build=False)
-    hits = search_by_image(photo_bytes("cup.webp"), k=5)
+    hits = search_photo(photo_bytes("cup.webp"), k=5)
     assert [hit.product.sku for hit in hits] == ["cup", "hammer"]  # only vectors of the new model
     assert index_status().exact_fallback
 

@@ -13,11 +13,12 @@ from django.db import connection
 
 from search.models import ImageEmbedding, IndexBuild
 from search.services import embeddings as embeddings_module
-from search.services import index_build_request, search_by_image
+from search.services import index_build_request
 from search.tasks import build_index, embed_image, embed_images
 from tests.conftest import require_service
 from tests.search.shop_helpers import (
     add_product,
+    search_photo,
     shop,  # noqa: F401 (fixture)
 )
 
@@ -217,5 +218,5 @@ def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, t
     finally:
         _stop_worker(worker)
         app.conf.update(previous)
-    hits = search_by_image(photo_bytes("pan.webp"), k=3)
+    hits = search_photo(photo_bytes("pan.webp"), k=3)
     assert hits[0].product == products[1] and hits[0].score == pytest.approx(1.0, abs=1e-3)
