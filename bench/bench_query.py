@@ -1,4 +1,5 @@
-"""Query latency of photo_search (the one search service) for one 1000x1000 JPEG, split into its parts, against the model alone.
+"""Query latency of photo_search (the one search service) for one 1000x1000 JPEG, split into its
+parts, against the model alone.
 
     .venv/bin/python bench/bench_query.py [--runs 30] [--untrained]
 
