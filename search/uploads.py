@@ -185,7 +185,7 @@ def parse_crop(value: Any) -> Crop | None:
         raise ValueError('crop must have four numbers: "x,y,w,h".')
     try:
         x, y, w, h = (float(part) for part in parts)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a JSON integer of 400 digits
         raise ValueError("crop values must be numbers between 0 and 1.") from exc
     if not all(0.0 <= v <= 1.0 for v in (x, y, w, h)) or w <= 0 or h <= 0:
         raise ValueError("crop values must be fractions between 0 and 1 with a width and height above 0.")

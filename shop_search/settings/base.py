@@ -194,6 +194,9 @@ SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
 SEARCH_QUERY_MAX_BYTES = env_int("SEARCH_QUERY_MAX_BYTES", 10 * 1024 * 1024)
 SEARCH_QUERY_MAX_PIXELS = env_int("SEARCH_QUERY_MAX_PIXELS", 40_000_000)
 SEARCH_URL_TIMEOUT = float(os.environ.get("SEARCH_URL_TIMEOUT", "5"))
+# One wall-clock limit (seconds) over a whole URL fetch, redirects included: a host trickling bytes
+# never trips the per-read timeout above.
+SEARCH_URL_DEADLINE = float(os.environ.get("SEARCH_URL_DEADLINE", "10"))
 SEARCH_URL_MAX_REDIRECTS = env_int("SEARCH_URL_MAX_REDIRECTS", 3)
 # Hosts allowed even when they resolve to private addresses (tests serve photos on 127.0.0.1).
 SEARCH_URL_ALLOWED_HOSTS = env_list("SEARCH_URL_ALLOWED_HOSTS", [])

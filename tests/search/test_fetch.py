@@ -1,6 +1,7 @@
 """SSRF-safe URL fetching: refusals happen before any connection; success only via a local test server."""
 
 import gzip
+import ipaddress
 import socket
 import ssl
 import subprocess
@@ -242,6 +243,74 @@ def test_host_with_any_private_address_is_refused(monkeypatch):
     with pytest.raises(UrlFetchError) as info:
         vet_url("http://mixed.example/x.jpg")
     assert info.value.code == "private_address"
+
+
+# --- IPv4 embedded in IPv6: what a tunnel or translator would deliver to must be public too ---
+def _resolves_to(monkeypatch, address: str) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, port, **kw: [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+    )
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of the metadata address 169.254.169.254
+        "64:ff9b::7f00:1",  # NAT64 (well-known prefix) of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::c0a8:101",  # local-use NAT64, /96, of 192.168.1.1
+        "64:ff9b:1:7f00:0:100::",  # local-use NAT64, /48, of 127.0.0.1
+        "2001:0:5db8:d70e::80ff:fffe",  # Teredo: public server, client 127.0.0.1
+        "2001:0:a00:1::a247:28f1",  # Teredo: server 10.0.0.1, public client
+        "2001:0:5db8:d70e::a247:28f1",  # Teredo with both public: a special range all the same
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::5db8:d70e",  # IPv4-compatible, even of a public address: deprecated, special
+        "::ffff:a00:1",  # IPv4-mapped 10.0.0.1
+    ],
+)
+def test_ipv6_embedding_a_private_ipv4_is_refused_before_connecting(monkeypatch, no_connect, address):
+    _resolves_to(monkeypatch, address)
+    with pytest.raises(UrlFetchError) as info:
+        fetch_image_url("http://photos.example/x.jpg")
+    assert info.value.code == "private_address"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2606:2800:220:1:248:1893:25c8:1946",  # plain global IPv6
+        "2002:5db8:d70e::1",  # 6to4 of 93.184.215.14
+        "64:ff9b::5db8:d70e",  # NAT64 of 93.184.215.14, as DNS64 answers on an IPv6-only network
+        "::ffff:5db8:d70e",  # IPv4-mapped 93.184.215.14
+    ],
+)
+def test_ipv6_leading_to_a_public_address_passes_vetting(monkeypatch, address):
+    _resolves_to(monkeypatch, address)
+    assert vet_url("http://photos.example/x.jpg").address == address
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix_length"),
+    [  # the examples of RFC 6052, section 2.4: 192.0.2.33 behind prefixes of each length
+        ("2001:db8:122:c000:2:2100::", 48),
+        ("2001:db8:122:3c0:0:221::", 56),
+        ("2001:db8:122:344:c0:2:2100:0", 64),
+        ("2001:db8:122:344::192.0.2.33", 96),
+    ],
+)
+def test_nat64_addresses_are_read_as_rfc_6052_places_them(address, prefix_length):
+    ip = int(ipaddress.ip_address(address))
+    assert str(fetch._rfc6052_ipv4(ip, prefix_length)) == "192.0.2.33"
+
+
+def test_ipv6_literal_keeps_its_brackets_in_the_host_header(monkeypatch):
+    _resolves_to(monkeypatch, "2606:2800:220:1:248:1893:25c8:1946")
+    assert vet_url("http://[2606:2800:220:1:248:1893:25c8:1946]/x.jpg").host_header == (
+        "[2606:2800:220:1:248:1893:25c8:1946]"
+    )
 
 
 # --- https: pinned to the vetted address, with SNI and certificate checks for the host name ---
