@@ -14,6 +14,8 @@ IDS_NAME = "ids.npy"
 ID_ORDER_NAME = "id_order.npy"
 VECTORS_NAME = "vectors.npy"
 PCA_NAME = "pca.npz"
+# Format 1 throughout: ``checksums`` was added without a bump (readers ignore unknown keys, so older
+# code still reads newer builds); a manifest without it is verified by sizes only.
 FORMAT_VERSION = 1
 
 
@@ -35,7 +37,8 @@ class Manifest:
     build_seconds: float
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)  # name -> size in bytes
+    checksums: dict[str, str] = field(default_factory=dict)  # name -> "sha256:<hex>" (search.index.integrity)
     format: int = FORMAT_VERSION
 
     @property
