@@ -113,17 +113,20 @@ def test_a_manifest_without_checksums_is_verified_by_size_only(tmp_path, dataset
     folder.chmod(0o755)
     (folder / MANIFEST_NAME).chmod(0o644)
     manifest = manifest_read(folder)
-    legacy = manifest.to_dict()
-    del legacy["checksums"]
-    (folder / MANIFEST_NAME).write_text(json.dumps(legacy))  # as builds before checksums wrote it
+    legacy = {key: value for key, value in manifest.to_dict().items() if key != "checksums"}
 
+    def write_legacy_manifest():  # as builds before checksums wrote it
+        (folder / MANIFEST_NAME).write_text(json.dumps(legacy))
+
+    write_legacy_manifest()
     damage(folder / "ids.npy", "flip")  # same size: not detectable without a checksum
     assert len(IndexReader(folder)) == 3000
+    manifest_write(folder, manifest)  # the same build with its checksums
+    with pytest.raises(IndexCorrupt, match="ids.npy does not match its sha256 checksum"):
+        IndexReader(folder)
+    write_legacy_manifest()
     damage(folder / "ids.npy", "truncate")
     with pytest.raises(IndexCorrupt, match="ids.npy is"):
-        IndexReader(folder)
-    manifest_write(folder, manifest)  # with checksums again
-    with pytest.raises(IndexCorrupt, match="ids.npy"):
         IndexReader(folder)
 
 
