@@ -78,10 +78,11 @@ def manifest_read(build_dir: Path) -> Manifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         manifest = Manifest.from_dict(data)
+    # Messages name the file, not its path: they reach status pages (the caller knows the build).
     except FileNotFoundError as exc:
-        raise IndexCorrupt(f"{build_dir} has no {MANIFEST_NAME}: not a complete index build") from exc
+        raise IndexCorrupt(f"{MANIFEST_NAME} is missing: not a complete index build") from exc
     except (ValueError, TypeError) as exc:
-        raise IndexCorrupt(f"{path} is not a valid index manifest: {exc}") from exc
+        raise IndexCorrupt(f"{MANIFEST_NAME} is not a valid index manifest: {exc}") from exc
     if manifest.format != FORMAT_VERSION:
-        raise IndexCorrupt(f"{path} has format {manifest.format}, this code reads {FORMAT_VERSION}")
+        raise IndexCorrupt(f"{MANIFEST_NAME} has format {manifest.format}, this code reads {FORMAT_VERSION}")
     return manifest

@@ -19,7 +19,7 @@ import pytest
 
 from search.index import IndexCorrupt, IndexReader, current_index, index_build, index_health
 from search.index.manifest import MANIFEST_NAME, manifest_read, manifest_write
-from search.index.publish import build_path
+from search.index.publish import build_dir_remove, build_path
 from tests.search.test_index import clustered_unit_vectors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +81,24 @@ def test_a_damaged_build_is_refused_and_the_previous_build_serves(tmp_path, data
     assert health.problem.startswith(f"The published index build {new} is damaged ({name} ")
     assert health.problem.endswith(f"serving the previous build {old}.")
     assert str(tmp_path) not in health.problem  # status pages show it: no server paths
+
+
+def test_a_published_build_whose_directory_is_gone_or_manifest_garbled_is_not_served(tmp_path, dataset):
+    vectors, ids = dataset
+    old = build(tmp_path, vectors, ids)
+    new = build(tmp_path, vectors, ids + 10**6)
+    folder = build_path(tmp_path, new)
+    folder.chmod(0o755)
+    (folder / "manifest.json").chmod(0o644)
+    (folder / "manifest.json").write_text('{"version": "')
+    assert current_index(tmp_path).version == old
+    assert "(manifest.json is not a valid index manifest" in index_health(tmp_path).problem
+
+    newest = build(tmp_path, vectors, ids + 2 * 10**6)
+    build_dir_remove(build_path(tmp_path, newest))  # `current` now points at nothing
+    assert current_index(tmp_path).version == old
+    assert index_health(tmp_path).damaged == (newest, new)
+    assert "(manifest.json is missing: not a complete index build)" in index_health(tmp_path).problem
 
 
 def test_sizes_are_checked_before_reading_and_a_short_file_is_named_with_both_sizes(tmp_path, dataset):
@@ -205,7 +223,7 @@ NON_ROOT_SCRIPT = """
 import json, os, sys
 import numpy as np
 from search.index import index_build, index_cleanup
-from search.index.publish import build_path
+from search.index.publish import build_dir_remove, build_path
 
 root = sys.argv[1]
 versions = [
