@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.index import IndexReader, index_build  # noqa: E402
-from search.index.publish import build_path  # noqa: E402
+from search.index.publish import build_dir_remove, build_path  # noqa: E402
 
 K = 10
 _CHUNK = 20_000
@@ -176,7 +176,7 @@ def bench_one(args, workdir: Path, vectors, queries, truth, trees: int, pca_dim:
     for row in rows:
         print(row.markdown(), flush=True)
     del reader
-    shutil.rmtree(build_path(workdir, manifest.version))
+    build_dir_remove(build_path(workdir, manifest.version))  # published builds are read-only
     return rows
 
 

@@ -287,4 +287,7 @@ class IndexStatusOutputSerializer(serializers.Serializer):
     running_build = BuildSummaryOutputSerializer(allow_null=True)
     last_error = serializers.CharField()
     exact_fallback = serializers.BooleanField()
+    index_problem = serializers.CharField(
+        help_text="Empty, or why the published index build does not serve and what serves instead."
+    )
     state = serializers.ChoiceField(choices=["empty", "building", "ready", "stale", "model-mismatch"])

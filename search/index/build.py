@@ -1,15 +1,15 @@
 """Build an index into a new directory, then publish it atomically.
 
-Nothing is published before every file and the manifest (written last) are on disk, so an exception
-or a killed process leaves the previous build serving; leftovers are ``builds/*.tmp-*`` directories
-that ``index_cleanup`` removes.
+Nothing is published before every file and the manifest (written last, with each file's size and
+checksum) are on disk, so an exception or a killed process leaves the previous build serving;
+leftovers are ``builds/*.tmp-*`` directories that ``index_cleanup`` removes. A complete build is made
+read-only before it is published.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from annoy import AnnoyIndex
 
+from .integrity import build_file_facts
 from .manifest import (
     ANNOY_NAME,
     ID_ORDER_NAME,
@@ -30,7 +31,15 @@ from .manifest import (
     manifest_write,
 )
 from .pca import Pca, pca_fit
-from .publish import TMP_MARKER, build_path, builds_dir, index_publish
+from .publish import (
+    READ_ONLY_DIR,
+    TMP_MARKER,
+    build_dir_remove,
+    build_files_seal,
+    build_path,
+    builds_dir,
+    index_publish,
+)
 
 METRIC = "angular"
 # Rows whose norm is off by more than this are re-normalised (embedders already normalise; this
@@ -74,10 +83,13 @@ def index_build(
         files_params = _write_build(tmp_dir, vectors, ids, n_trees, pca_dim, report)
         manifest = _manifest(version, fingerprint, vectors, n_trees, extra, started, tmp_dir, *files_params)
         manifest_write(tmp_dir, manifest)
+        build_files_seal(tmp_dir)
         os.rename(tmp_dir, final_dir)
+        # After the rename: some systems refuse to rename a directory that is not writable.
+        final_dir.chmod(READ_ONLY_DIR)
         fsync_path(final_dir.parent)
     except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        build_dir_remove(tmp_dir)
         raise
     if publish:
         report("publish", 0, 1)
@@ -180,7 +192,8 @@ def _manifest(
     pca: Pca | None,
     params: dict[str, Any],
 ) -> Manifest:
-    files = {p.name: p.stat().st_size for p in sorted(build_dir.iterdir()) if not p.name.startswith(".")}
+    names = [p.name for p in sorted(build_dir.iterdir()) if not p.name.startswith(".")]
+    files, checksums = build_file_facts(build_dir, names)
     return Manifest(
         version=version,
         fingerprint=fingerprint,
@@ -195,4 +208,5 @@ def _manifest(
         params={"n_trees": n_trees, **params},
         extra=dict(extra or {}),
         files=files,
+        checksums=checksums,
     )

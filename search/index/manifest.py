@@ -14,6 +14,8 @@ IDS_NAME = "ids.npy"
 ID_ORDER_NAME = "id_order.npy"
 VECTORS_NAME = "vectors.npy"
 PCA_NAME = "pca.npz"
+# Format 1 throughout: ``checksums`` was added without a bump (readers ignore unknown keys, so older
+# code still reads newer builds); a manifest without it is verified by sizes only.
 FORMAT_VERSION = 1
 
 
@@ -35,7 +37,8 @@ class Manifest:
     build_seconds: float
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)  # name -> size in bytes
+    checksums: dict[str, str] = field(default_factory=dict)  # name -> "sha256:<hex>" (search.index.integrity)
     format: int = FORMAT_VERSION
 
     @property
@@ -75,10 +78,11 @@ def manifest_read(build_dir: Path) -> Manifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         manifest = Manifest.from_dict(data)
+    # Messages name the file, not its path: they reach status pages (the caller knows the build).
     except FileNotFoundError as exc:
-        raise IndexCorrupt(f"{build_dir} has no {MANIFEST_NAME}: not a complete index build") from exc
+        raise IndexCorrupt(f"{MANIFEST_NAME} is missing: not a complete index build") from exc
     except (ValueError, TypeError) as exc:
-        raise IndexCorrupt(f"{path} is not a valid index manifest: {exc}") from exc
+        raise IndexCorrupt(f"{MANIFEST_NAME} is not a valid index manifest: {exc}") from exc
     if manifest.format != FORMAT_VERSION:
-        raise IndexCorrupt(f"{path} has format {manifest.format}, this code reads {FORMAT_VERSION}")
+        raise IndexCorrupt(f"{MANIFEST_NAME} has format {manifest.format}, this code reads {FORMAT_VERSION}")
     return manifest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Pca:
         )
 
     @classmethod
-    def load(cls, path: Path) -> Pca:
+    def load(cls, path: Path | BinaryIO) -> Pca:
         with np.load(path) as data:
             return cls(data["mean"], data["components"], float(data["evr"]))
 

@@ -2,7 +2,7 @@
 
 Layout under ``root``::
 
-    builds/<version>/            complete builds (manifest.json written last)
+    builds/<version>/            complete builds (manifest.json written last), read-only (0444 / dir 0555)
     builds/<version>.tmp-<pid>/  a build in progress (or left by a killed process)
     current -> builds/<version>  the published build: a symlink swapped with os.replace
 """
@@ -22,6 +22,8 @@ BUILDS_DIR = "builds"
 CURRENT_LINK = "current"
 TMP_MARKER = ".tmp-"
 _DAY = 24 * 3600
+READ_ONLY_FILE = 0o444
+READ_ONLY_DIR = 0o555
 
 
 def builds_dir(root: Path) -> Path:
@@ -77,10 +79,28 @@ def index_cleanup(root: Path, keep: int, *, tmp_max_age_seconds: float = 15 * 60
     complete = sorted(p.name for p in base.iterdir() if p.is_dir() and TMP_MARKER not in p.name)
     kept = set(complete[-keep:]) if keep > 0 else set()
     removed += [name for name in complete if name not in kept and name != current]
-    for name in removed:
-        shutil.rmtree(base / name, ignore_errors=True)
+    removed = [name for name in removed if build_dir_remove(base / name)]
     _remove_stale_links(root, tmp_max_age_seconds)
     return removed
+
+
+def build_files_seal(build_dir: Path) -> None:
+    """Make a complete build's files read-only: a published build is never written again."""
+    for path in Path(build_dir).iterdir():
+        path.chmod(READ_ONLY_FILE)
+
+
+def build_dir_remove(build_dir: Path) -> bool:
+    """Delete a build directory, read-only (published) or not; True when it is gone."""
+    try:
+        # Entries of a 0555 directory cannot be unlinked (except by root): make it writable first.
+        os.chmod(build_dir, 0o755)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass  # not ours to chmod: rmtree below reports whether it could go anyway
+    shutil.rmtree(build_dir, ignore_errors=True)
+    return not os.path.lexists(build_dir)
 
 
 def _stale_tmp_dirs(base: Path, max_age: float) -> list[Path]:

@@ -1,13 +1,21 @@
-"""Read a published build: everything memory-mapped, so opening is cheap and pages are shared."""
+"""Read a published build: the large files memory-mapped (pages shared between processes), verified first.
+
+Opening checks every file against the manifest (sizes, then checksums: see ``integrity``); the ids are
+read into memory and only the vectors and the Annoy file stay mapped, and their sizes are checked again
+before each use, so a file truncated under a live reader raises IndexCorrupt instead of SIGBUS.
+"""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from annoy import AnnoyIndex
 
 from .build import METRIC
+from .integrity import MappedFiles, files_open_verified, same_file
 from .manifest import (
     ANNOY_NAME,
     ID_ORDER_NAME,
@@ -33,20 +41,43 @@ _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
 class IndexReader:
     """One build opened read-only. Safe to share between threads; never mutated after opening."""
 
-    def __init__(self, build_dir: Path) -> None:
+    def __init__(self, build_dir: Path, *, verify_checksums: bool = True) -> None:
+        """Raises IndexCorrupt when a file differs from what the manifest records (message without
+        paths: it names the file and what differs); other OSErrors pass through."""
         self.path = Path(build_dir)
         self.manifest: Manifest = manifest_read(self.path)
+        self._check_listed()
+        files = files_open_verified(self.path, self.manifest, checksums=verify_checksums)
+        mapped = [VECTORS_NAME] + ([ANNOY_NAME] if self.manifest.count else [])
         try:
+            self._open(files, mapped)
+        except BaseException:
+            for fh in files.values():
+                fh.close()
+            raise
+        for name in set(files) - set(mapped):
+            files[name].close()
+        self._mapped = MappedFiles({name: files[name] for name in mapped}, self.manifest.files)
+
+    def _open(self, files: dict[str, BinaryIO], mapped: list[str]) -> None:
+        try:
+            # Ids are read from the verified open files (16 bytes an item): only two files stay mapped.
+            self._ids = np.load(_rewound(files[IDS_NAME]))
+            order = np.load(_rewound(files[ID_ORDER_NAME]))
             self._vectors = np.load(self.path / VECTORS_NAME, mmap_mode="r")
-            self._ids = np.load(self.path / IDS_NAME, mmap_mode="r")
-            order = np.load(self.path / ID_ORDER_NAME, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise IndexCorrupt(f"{self.path}: cannot read the stored arrays: {exc}") from exc
-        self._check_shapes(order)
-        self._sorted_ids = np.asarray(self._ids[order])
-        self._sorted_rows = np.asarray(order)
-        self._pca = Pca.load(self.path / PCA_NAME) if self.manifest.pca else None
+            self._check_shapes(order)
+            self._sorted_ids = self._ids[order]
+            self._sorted_rows = order
+            self._pca = Pca.load(_rewound(files[PCA_NAME])) if self.manifest.pca else None
+        except IndexCorrupt:
+            raise
+        except (OSError, ValueError, IndexError, KeyError, zipfile.BadZipFile) as exc:
+            # Only reachable without checksums (older manifests): damage that kept the sizes.
+            raise IndexCorrupt(f"cannot read the stored arrays: {exc}") from exc
         self._annoy = self._load_annoy() if self.manifest.count else None
+        for name in mapped:
+            if not same_file(files[name], self.path / name):
+                raise IndexCorrupt(f"{name} was replaced while the build was being opened")
 
     @property
     def version(self) -> str:
@@ -62,6 +93,16 @@ class IndexReader:
 
     def __len__(self) -> int:
         return self.manifest.count
+
+    def damage(self) -> str:
+        """Why this reader can no longer be used safely ("" while it can): a memory-mapped file
+        changed size since it was verified. Two fstat calls, cheap enough for every query."""
+        return self._mapped.damage()
+
+    def _check_intact(self) -> None:
+        problem = self.damage()
+        if problem:
+            raise IndexCorrupt(problem)
 
     def search(
         self,
@@ -79,6 +120,7 @@ class IndexReader:
         q = self._query(query)
         if n <= 0 or len(self) == 0:
             return _EMPTY
+        self._check_intact()  # before touching the maps: a truncated file would SIGBUS
         if len(self) <= exact_threshold or self._annoy is None:
             rows = None
             scores = self._vectors @ q
@@ -92,6 +134,7 @@ class IndexReader:
         wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
         if len(self) == 0:
             return wanted[:0], np.empty((0, self.dim), dtype=np.float32)
+        self._check_intact()
         pos = np.searchsorted(self._sorted_ids, wanted)
         pos_clipped = np.minimum(pos, len(self._sorted_ids) - 1)
         found = (pos < len(self._sorted_ids)) & (self._sorted_ids[pos_clipped] == wanted)
@@ -132,16 +175,29 @@ class IndexReader:
         actual = {"vectors": self._vectors.shape, "ids": self._ids.shape, "id order": order.shape}
         for name, shape in expected.items():
             if actual[name] != shape:
-                raise IndexCorrupt(f"{self.path}: {name} has shape {actual[name]}, manifest says {shape}")
+                raise IndexCorrupt(f"{name} has shape {actual[name]}, the manifest says {shape}")
 
     def _load_annoy(self) -> AnnoyIndex:
         index = AnnoyIndex(self.manifest.index_dim, METRIC)
         try:
             index.load(str(self.path / ANNOY_NAME))
         except OSError as exc:
-            raise IndexCorrupt(f"{self.path}: cannot load the Annoy file: {exc}") from exc
+            raise IndexCorrupt(f"cannot load {ANNOY_NAME}: {exc}") from exc
         if index.get_n_items() != self.manifest.count:
             raise IndexCorrupt(
-                f"{self.path}: Annoy holds {index.get_n_items()} items, manifest says {self.manifest.count}"
+                f"{ANNOY_NAME} holds {index.get_n_items()} items, the manifest says {self.manifest.count}"
             )
         return index
+
+    def _check_listed(self) -> None:
+        m = self.manifest
+        needed = {VECTORS_NAME, IDS_NAME, ID_ORDER_NAME} | ({ANNOY_NAME} if m.count else set())
+        needed |= {PCA_NAME} if m.pca else set()
+        missing = sorted(needed - set(m.files))
+        if missing:
+            raise IndexCorrupt(f"the manifest does not list {', '.join(missing)}")
+
+
+def _rewound(fh: BinaryIO) -> BinaryIO:
+    fh.seek(0)
+    return fh

@@ -24,6 +24,7 @@ from catalog.models import Category, Product, ProductImage
 from catalog.selectors import category_descendant_ids
 from search.embedding import crop_fraction
 from search.fetch import fetch_image_url
+from search.index import IndexCorrupt
 from search.models import ImageEmbedding
 from search.query_photos import query_photo_keep
 from search.uploads import Crop, QueryImageError, decode_base64_image, decode_query_image, read_upload
@@ -147,6 +148,24 @@ def _search(
 ) -> list[Hit]:
     if k <= 0:
         return []
+    try:
+        return _ranked_hits(vectors, fingerprint, serving, k=k, filters=filters, timings=timings)
+    except IndexCorrupt:
+        # A file of the serving build changed under this query (serving_index checked it before):
+        # once more on what serves now, the previous build or exact search over stored vectors.
+        serving = serving_index()
+        return _ranked_hits(vectors, fingerprint, serving, k=k, filters=filters, timings=timings)
+
+
+def _ranked_hits(
+    vectors: np.ndarray,
+    fingerprint: str,
+    serving: ServingIndex | None,
+    *,
+    k: int,
+    filters: _Filters,
+    timings: dict,
+) -> list[Hit]:
     with _timed(timings, "db"):
         candidates = _CandidateSources(fingerprint, serving)
     wanted = max(k * GROWTH, MIN_CANDIDATES)

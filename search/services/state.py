@@ -57,7 +57,8 @@ class ServingIndex:
 
 
 def serving_index() -> ServingIndex | None:
-    """The current published index, whatever model built it (callers compare fingerprints)."""
+    """The index that serves, whatever model built it (callers compare fingerprints): the published
+    build, or the previous good build while the published one is damaged (see serving_index_health)."""
     from search.index import current_index
 
     reader = current_index(settings.SEARCH_INDEX_DIR)
@@ -71,6 +72,14 @@ def serving_index() -> ServingIndex | None:
         else None
     )
     return ServingIndex(reader=reader, build=build, fingerprint=manifest.fingerprint, version=version)
+
+
+def serving_index_health():
+    """Which build serves and why not the published one (search.index.IndexHealth): what status shows
+    as ``index_problem``, and the hook for metrics."""
+    from search.index import index_health
+
+    return index_health(settings.SEARCH_INDEX_DIR)
 
 
 _index_model_lock = threading.Lock()

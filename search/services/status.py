@@ -9,10 +9,11 @@ from datetime import datetime
 from django.db.models import F, Q
 
 from catalog.models import Product, ProductImage
+from search.index import IndexCorrupt
 from search.models import ImageEmbedding, IndexBuild
 
 from .embeddings import ID_CHUNK, pending_images
-from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index
+from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index, serving_index_health
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
 RECENT = 5  # failures listed by name in the status
@@ -69,6 +70,7 @@ class IndexStatus:
     running_build: BuildSummary | None = None
     last_error: str = ""
     exact_fallback: bool = False  # no index of this model: queries scan every vector exactly
+    index_problem: str = ""  # the published build is damaged: what serves instead ("" when it serves)
     state: str = "empty"  # "empty" | "building" | "ready" | "stale" | "model-mismatch"
 
 
@@ -101,6 +103,7 @@ def index_status() -> IndexStatus:
         running_build=_running_summary(running, fingerprint) if running else None,
         last_error=_last_error(),
         exact_fallback=bool(fingerprint) and (current is None or not current.fingerprint_matches),
+        index_problem=serving_index_health().problem,
         state=_state(current, running, embedded, pending, fresh),
     )
 
@@ -150,7 +153,10 @@ def _product_status(photos: int, rows: list[tuple], indexed: set[int]) -> Produc
 def _indexed_image_ids(serving: ServingIndex | None, fingerprint: str, image_ids: list[int]) -> set[int]:
     if serving is None or serving.fingerprint != fingerprint or not image_ids:
         return set()
-    found, _ = serving.reader.vectors_for(image_ids)
+    try:
+        found, _ = serving.reader.vectors_for(image_ids)
+    except IndexCorrupt:  # damaged since serving_index checked it: the next call serves another build
+        return set()
     return {int(image_id) for image_id in found}
 
 

@@ -21,6 +21,8 @@ class Command(BaseCommand):
         self._pending(status)
         for fail in status.recent_failures:
             self.stdout.write(f"  failed: photo {fail.image_id} of {fail.product_sku}: {fail.reason}")
+        if status.index_problem:
+            self.stdout.write(self.style.ERROR(f"Index problem: {status.index_problem}"))
         self._build("Current index", status.current_build)
         self._build("Running build", status.running_build)
         if status.exact_fallback and status.embedded:
