@@ -30,8 +30,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.devdata import data_dir, product_photos  # noqa: E402
+from catalog.imaging import load_image  # noqa: E402
 from search.embedding import Embedder, EmbedderConfig, build_embedder, iter_batches  # noqa: E402
-from search.embedding.images import load_image  # noqa: E402
 from search.index import index_build  # noqa: E402
 
 MAX_PIXELS = 40_000_000

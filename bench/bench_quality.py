@@ -35,8 +35,8 @@ from PIL import Image, ImageEnhance
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.devdata import data_dir, fashion_mnist_test, product_photos  # noqa: E402
+from catalog.imaging import to_rgb  # noqa: E402
 from search.embedding import Embedder, EmbedderConfig, build_embedder  # noqa: E402
-from search.embedding.images import to_rgb  # noqa: E402
 
 Edit = Callable[[Image.Image, random.Random], Image.Image]
 

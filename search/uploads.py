@@ -19,7 +19,7 @@ from typing import IO, Any
 from django.conf import settings
 from PIL import Image
 
-from catalog.imaging import PolyglotImage, refuse_polyglot
+from catalog.imaging import ImageDecodeError, ImageTooLarge, PolyglotImage, load_image, refuse_polyglot
 
 # Formats a query may be in. EPS, PSD, ICO and Pillow's other plugins are never tried: the format
 # is decided by decoding, and only these decoders get to look at the bytes.
@@ -144,8 +144,6 @@ def decode_query_image(data: bytes, *, max_pixels: int | None = None, crop: obje
     Without a crop the photo is decoded exactly as catalog photos are (large JPEGs in draft mode), so
     the very same photo scores 1.0; with a crop the full resolution is kept for the cropped region.
     """
-    from search.embedding import ImageDecodeError, ImageTooLarge, load_image
-
     max_pixels = max_pixels or settings.SEARCH_QUERY_MAX_PIXELS
     if not data:
         raise QueryImageError("empty", "The photo is empty (0 bytes).")

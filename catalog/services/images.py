@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from PIL import Image
 
-from catalog.imaging import PolyglotImage, refuse_polyglot
+from catalog.imaging import ImageDecodeError, ImageTooLarge, PolyglotImage, load_image, refuse_polyglot
 from catalog.models import Product, ProductImage, product_image_upload_to
 
 # File extension stored for each accepted format (decided by decoding, not by the upload's name).
@@ -92,13 +92,11 @@ def decode_photo(data: bytes) -> DecodedPhoto:
 
 
 def _decode(data: bytes) -> Image.Image:
-    """Upright RGB picture via search.embedding.load_image, the one decoder of the house.
+    """Upright RGB picture via catalog.imaging.load_image, the one decoder of the house.
 
     It checks the format (by decoding, not by name) and the pixel count from the header, so a
     decompression bomb is refused before any pixel is decoded.
     """
-    from search.embedding import ImageDecodeError, ImageTooLarge, load_image
-
     try:
         return load_image(
             data, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS, formats=settings.CATALOG_IMAGE_FORMATS

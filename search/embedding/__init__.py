@@ -3,6 +3,10 @@
 No Django here; ``search.embedder.get_embedder()`` builds the process-wide Embedder from settings.
 """
 
+# The decoder lives with the catalog (both sides validate and read pictures with it); the engine
+# re-exports it as part of its own API.
+from catalog.imaging import ImageDecodeError, ImageSource, ImageTooLarge, load_image, to_rgb
+
 from .backbones import FALLBACK_NAME, RESNET_WEIGHTS, WeightsError
 from .batches import PreparedBatch, iter_batches
 from .embedder import (
@@ -13,7 +17,6 @@ from .embedder import (
     build_embedder_from_spec,
     embedder_spec,
 )
-from .images import ImageDecodeError, ImageSource, ImageTooLarge, load_image, to_rgb
 from .preprocess import PREPROCESS_VERSION, Preprocessing, crop_fraction
 from .weights import (
     ResolvedWeights,

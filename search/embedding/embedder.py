@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from catalog.imaging import ImageSource, load_image
+
 from .backbones import WeightsError
 from .batches import iter_batches
-from .images import ImageSource, load_image
 from .preprocess import Preprocessing
 from .weights import ResolvedWeights, WeightsConfig, resolve_backbone, resolve_recorded
 

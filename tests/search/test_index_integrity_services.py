@@ -12,9 +12,9 @@ from django.urls import reverse
 from search.index import current_index
 from search.index.manifest import manifest_read
 from search.index.publish import build_path
-from search.services import index_status, search_by_image
+from search.services import index_status
 from search.services import query as query_module
-from tests.search.shop_helpers import build_now
+from tests.search.shop_helpers import build_now, search_photo
 from tests.search.test_index_integrity import damage
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def test_search_answers_from_the_previous_build_and_status_says_so(two_builds, p
     older, newer = two_builds
     damage_published("vectors.npy")
 
-    hits = search_by_image(photo_bytes("cup.webp"), k=3)
+    hits = search_photo(photo_bytes("cup.webp"), k=3)
 
     assert hits[0].product.sku == "CUP-1" and hits[0].score == pytest.approx(1.0, abs=1e-3)
     status = index_status()
@@ -71,7 +71,7 @@ def test_a_build_damaged_while_the_query_photo_is_embedded_is_retried_on_the_fal
         return real_query_embedder(serving)
 
     monkeypatch.setattr(query_module, "query_embedder", embedder_then_damage)
-    hits = search_by_image(photo_bytes("pan.webp"), k=1)
+    hits = search_photo(photo_bytes("pan.webp"), k=1)
 
     assert [hit.product.sku for hit in hits] == ["PAN-1"]
     assert current_index(settings.SEARCH_INDEX_DIR).version == older
