@@ -57,3 +57,11 @@ def _check_index_when_a_worker_starts(sender=None, **kwargs) -> None:
     # re-embedded in the background while the old model's vectors keep answering. Queued as a task
     # so the model loads in a pool process, never in the parent before it forks.
     index_check.delay()
+
+
+@shared_task(name="search.flagged_images_embed", **RETRY_OPTIONS)
+def flagged_images_embed() -> int:
+    """Embeds newly flagged pictures, so re-shot copies of them are refused too."""
+    from search.services.moderation import flagged_image_vectors_refresh
+
+    return flagged_image_vectors_refresh()

@@ -2,7 +2,8 @@
 
 New photos never go through ModelForm.save: the service validates, hashes, stores content-addressed
 and schedules embedding, exactly as the API and the import do. The form's clean() runs the same
-checks first (decode, flagged refusal) so a refused photo is an error on its row, not a lost upload.
+checks first (decode, flagged refusal by hash) so a refused photo is an error on its row, not a lost
+upload; screens that need an image model run once, in the service, and report as a message.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
+from catalog.hooks import PhotoWarning
 from catalog.models import Product, ProductImage
-from catalog.moderation import image_screen
 from catalog.services import (
     ImageRejected,
     decode_photo,
@@ -24,6 +26,7 @@ from catalog.services import (
     product_image_delete,
     read_limited,
 )
+from catalog.services.moderation import image_screen
 from catalog.thumbnails import thumbnail_url
 
 PREVIEW_SIZE = 160
@@ -72,7 +75,7 @@ class ProductImageForm(forms.ModelForm):
             photo = decode_photo(read_limited(upload))
             # On the add page the product does not exist yet: every other product's photo counts then.
             product = self.instance.product if self.instance.product_id else None
-            image_screen(image=photo.picture, sha256=photo.sha256, phash=photo.phash, product=product)
+            image_screen(sha256=photo.sha256, phash=photo.phash, product=product)
         except ImageRejected as exc:
             self.add_error("upload", exc)
         return data
@@ -129,12 +132,12 @@ def _image_add(
     if not result.created:
         messages.info(request, f"{upload.name} is already a photo of this product; nothing was added.")
     for warning in result.warnings:
-        messages.warning(request, warning_html(f"{upload.name}: {warning}"))
+        messages.warning(request, warning_html(upload.name, warning))
 
 
-def warning_html(warning: str) -> str:
-    """The service's duplicate warning ends in the other product's admin URL: show it as a link."""
-    text, sep, url = warning.rpartition(": ")
-    if sep and url.startswith("/"):
-        return format_html('{}: <a href="{}">open that product</a>', text, url)
-    return warning
+def warning_html(upload_name: str, warning: PhotoWarning) -> str:
+    """A duplicate warning with a link to the other product's admin page."""
+    if warning.product_id is None:
+        return format_html("{}: {}", upload_name, warning.message)
+    url = reverse("admin:catalog_product_change", args=[warning.product_id])
+    return format_html('{}: {}: <a href="{}">open that product</a>', upload_name, warning.message, url)

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from catalog.models import Category, FlaggedImage, ImportJob
-from catalog.moderation import flagged_image_create
 from catalog.services import ImageRejected, decode_photo, read_limited
+from catalog.services.moderation import flagged_image_create
 from catalog.thumbnails import thumbnail_url
 
 THUMB_SIZE = 128
@@ -55,7 +55,8 @@ class FlaggedImageAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["reason"])
             return
-        # The service computes the hashes and the embedding; the admin keeps working with its row.
+        # The service computes the hashes (and announces the picture for search's model); the admin
+        # keeps working with its row.
         created = flagged_image_create(file=form.cleaned_data["upload"], reason=obj.reason)
         for model_field in FlaggedImage._meta.concrete_fields:
             setattr(obj, model_field.attname, getattr(created, model_field.attname))

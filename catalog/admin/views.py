@@ -1,4 +1,4 @@
-"""Extra admin pages under the product list: bulk import and its job page, near-duplicates, photo search.
+"""Extra admin pages under the product list: bulk import and its job page, near-duplicates.
 
 They are wrapped by admin_site.admin_view (staff login) in ProductAdmin.get_urls; each checks the
 model permission it needs. Views parse and format; catalog.tasks / services do the work.
@@ -6,9 +6,7 @@ model permission it needs. Views parse and format; catalog.tasks / services do t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django import forms
 from django.conf import settings
@@ -21,28 +19,24 @@ from django.urls import reverse
 
 from catalog.archives import UnsafeArchive, archive_check
 from catalog.models import ImportJob, Product, ProductImage
-from catalog.moderation import near_duplicate_groups
+from catalog.services.moderation import near_duplicate_groups
 from catalog.tasks import import_job_create
 from catalog.thumbnails import thumbnail_url
 
-if TYPE_CHECKING:
-    from search.services import Hit
-
 CARD_THUMB_SIZE = 160
 MAX_CSV_BYTES = 20 * 1024 * 1024
-PHOTO_SEARCH_RESULTS = 24
 DUPLICATE_REASONS = {
     "phash": "same picture (perceptual hash)",
     "embedding": "near-identical for the image model",
 }
 
 
-def _require(request: HttpRequest, permission: str) -> None:
+def require_permission(request: HttpRequest, permission: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied
 
 
-def _context(request: HttpRequest, title: str, **extra) -> dict:
+def admin_context(request: HttpRequest, title: str, **extra) -> dict:
     return {**admin.site.each_context(request), "title": title, "opts": Product._meta, **extra}
 
 
@@ -80,13 +74,13 @@ class ImportForm(forms.Form):
 
 
 def import_start(request: HttpRequest) -> HttpResponse:
-    _require(request, "catalog.add_product")
+    require_permission(request, "catalog.add_product")
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         job = import_job_create(archive=form.cleaned_data["archive"], csv_file=form.cleaned_data["csv_file"])
         messages.success(request, f"Import #{job.pk} queued.")
         return HttpResponseRedirect(reverse("admin:catalog_importjob_page", args=[job.pk]))
-    context = _context(
+    context = admin_context(
         request,
         "Bulk import",
         form=form,
@@ -98,14 +92,14 @@ def import_start(request: HttpRequest) -> HttpResponse:
 
 
 def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
-    _require(request, "catalog.view_product")
+    require_permission(request, "catalog.view_product")
     job = get_object_or_404(ImportJob, pk=job_id)
-    context = _context(request, f"Import #{job.pk}", job=job, state=import_job_state(job))
+    context = admin_context(request, f"Import #{job.pk}", job=job, state=import_job_state(job))
     return render(request, "admin/catalog/product/import_job.html", context)
 
 
 def import_job_status(request: HttpRequest, job_id: int) -> JsonResponse:
-    _require(request, "catalog.view_product")
+    require_permission(request, "catalog.view_product")
     return JsonResponse(import_job_state(get_object_or_404(ImportJob, pk=job_id)))
 
 
@@ -152,12 +146,8 @@ def photo_card(image: ProductImage, score: float | None = None) -> PhotoCard:
     )
 
 
-def hit_cards(hits: Iterable[Hit]) -> list[PhotoCard]:
-    return [photo_card(hit.image, hit.score) for hit in hits]
-
-
 def duplicates(request: HttpRequest) -> HttpResponse:
-    _require(request, "catalog.view_product")
+    require_permission(request, "catalog.view_product")
     groups = [
         {
             "cards": [photo_card(image) for image in group.images],
@@ -168,30 +158,5 @@ def duplicates(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "admin/catalog/product/duplicates.html",
-        _context(request, "Near-duplicate photos", groups=groups),
+        admin_context(request, "Near-duplicate photos", groups=groups),
     )
-
-
-def photo_search(request: HttpRequest, pk: int) -> HttpResponse:
-    """What a shopper would see for this product's primary photo (inactive products are left out)."""
-    from search import services  # the one search by photo, as the shopper runs it
-
-    _require(request, "catalog.view_product")
-    product = get_object_or_404(Product.objects.prefetch_related("images"), pk=pk)
-    image = product.primary_image
-    context = _context(
-        request, f"Search with the photo of {product.name}", product=product, hits=[], error=""
-    )
-    if image is None:
-        context["error"] = "This product has no photo to search with."
-    else:
-        context["query"] = photo_card(image)
-        try:
-            with image.image.open("rb") as handle:
-                result = services.photo_search(
-                    services.PhotoSource(data=handle.read()), k=PHOTO_SEARCH_RESULTS
-                )
-            context["hits"] = hit_cards(result.hits)
-        except (services.SearchUnavailable, ValueError, OSError) as exc:
-            context["error"] = f"The search could not run: {exc}"
-    return render(request, "admin/catalog/product/photo_search.html", context)

@@ -1,16 +1,8 @@
 """Catalog writes. Admin, API, management commands and tasks all call these, so they behave alike."""
 
-from .images import (
-    DecodedPhoto,
-    ImageCreateResult,
-    ImageRejected,
-    decode_photo,
-    product_image_create,
-    product_image_delete,
-    product_image_reorder,
-    read_limited,
-)
+from .images import ImageCreateResult, product_image_create, product_image_delete, product_image_reorder
 from .imports import ImportFileError, ImportReport, ImportRow, RowError, catalog_import
+from .photos import DecodedPhoto, ImageRejected, decode_photo, read_limited
 from .products import (
     category_get_or_create,
     category_path_get_or_create,

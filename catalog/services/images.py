@@ -1,4 +1,5 @@
-"""Product photos: validate, store content-addressed, schedule embedding, delete, reorder.
+"""Product photos: store content-addressed (after catalog.services.photos checks them), announce them
+(catalog.hooks.photo_stored, on commit), delete, reorder.
 
 Storage choice: the original bytes are stored untouched (no re-encoding loss, and the sha256 names
 the exact file), while ``width``/``height`` are those of the upright picture after EXIF
@@ -13,98 +14,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-import imagehash
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from PIL import Image
 
-from catalog.imaging import ImageDecodeError, ImageTooLarge, PolyglotImage, load_image, refuse_polyglot
+from catalog.hooks import PhotoWarning, photo_stored, screening_warnings
 from catalog.models import Product, ProductImage, product_image_upload_to
+
+from .moderation import image_screen
+from .photos import DecodedPhoto, decode_photo, read_limited
 
 # File extension stored for each accepted format (decided by decoding, not by the upload's name).
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
-
-
-class ImageRejected(ValidationError):
-    """A photo the catalog refuses: unreadable, too big, wrong format or flagged. The message says why."""
 
 
 @dataclass
 class ImageCreateResult:
     image: ProductImage
     created: bool
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DecodedPhoto:
-    """A validated upload: its bytes, upright RGB picture, source format and content hashes."""
-
-    data: bytes
-    picture: Image.Image
-    format: str
-    sha256: str
-    phash: str
-
-
-def read_limited(file: IO[bytes] | bytes, *, max_bytes: int | None = None) -> bytes:
-    """The file's bytes, refusing anything larger than CATALOG_IMAGE_MAX_BYTES without reading it all."""
-    limit = settings.CATALOG_IMAGE_MAX_BYTES if max_bytes is None else max_bytes
-    if isinstance(file, (bytes, bytearray)):
-        data = bytes(file)
-    else:
-        declared = getattr(file, "size", None)
-        if isinstance(declared, int) and declared > limit:
-            raise ImageRejected(_too_big_message(declared, limit), code="image_too_big")
-        if hasattr(file, "seek"):
-            file.seek(0)
-        data = file.read(limit + 1)  # one byte more than allowed is enough to know it is too big
-    if len(data) > limit:
-        raise ImageRejected(_too_big_message(len(data), limit), code="image_too_big")
-    if not data:
-        raise ImageRejected("The file is empty.", code="image_empty")
-    return data
-
-
-def _too_big_message(size: int, limit: int) -> str:
-    return f"The file is {size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.1f} MB."
-
-
-def decode_photo(data: bytes) -> DecodedPhoto:
-    """Decode and check an upload (format, pixel count, integrity, no second payload) and compute its
-    hashes. The same polyglot check as shoppers' query photos: the stored file is served back as is."""
-    picture = _decode(data)
-    try:
-        refuse_polyglot(data)
-    except PolyglotImage as exc:
-        raise ImageRejected(str(exc), code="image_polyglot") from exc
-    return DecodedPhoto(
-        data=data,
-        picture=picture,
-        format=picture.format or "",
-        sha256=hashlib.sha256(data).hexdigest(),
-        phash=str(imagehash.phash(picture)),
-    )
-
-
-def _decode(data: bytes) -> Image.Image:
-    """Upright RGB picture via catalog.imaging.load_image, the one decoder of the house.
-
-    It checks the format (by decoding, not by name) and the pixel count from the header, so a
-    decompression bomb is refused before any pixel is decoded.
-    """
-    try:
-        return load_image(
-            data, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS, formats=settings.CATALOG_IMAGE_FORMATS
-        )
-    except ImageTooLarge as exc:
-        raise ImageRejected(str(exc), code="image_too_large") from exc
-    except ImageDecodeError as exc:
-        raise ImageRejected(str(exc), code="image_unreadable") from exc
+    warnings: list[PhotoWarning] = field(default_factory=list)
 
 
 def product_image_create(
@@ -117,22 +47,31 @@ def product_image_create(
     """Validate and store a photo of ``product``; the same content twice returns the existing row.
 
     Raises ImageRejected (unreadable, too big, wrong format, flagged). Warnings name other products
-    that already hold a near-identical photo (an upload is not blocked for that). When the database
-    write fails (e.g. SQLite busy past its timeout), the file written for it is removed again.
-    Not covered: a caller's own outer transaction that rolls back after this returned.
+    that already hold a near-identical photo (an upload is not blocked for that). The screens run
+    before this function opens a transaction (one of them may run an image model). When the database
+    write fails (e.g. SQLite busy past its timeout), the file written for it is removed again; not
+    covered: a caller's own outer transaction that rolls back after this returned.
     """
+    data = read_limited(file)
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = ProductImage.objects.filter(product=product, sha256=sha256).first()
+    if existing is not None:
+        return ImageCreateResult(image=existing, created=False)
+    photo = decode_photo(data)
+    warnings = image_screen(sha256=photo.sha256, phash=photo.phash, product=product)
+    warnings += screening_warnings(
+        picture=photo.picture, sha256=photo.sha256, phash=photo.phash, product=product
+    )
+    name = original_name or getattr(file, "name", "") or ""
     written: list[str] = []
     try:
-        return _product_image_create(
-            product=product,
-            file=file,
-            display_order=display_order,
-            original_name=original_name,
-            written=written,
+        image, created = _photo_store(
+            product=product, photo=photo, display_order=display_order, name=name, written=written
         )
     except BaseException:
         photo_files_delete_unreferenced(written)
         raise
+    return ImageCreateResult(image=image, created=created, warnings=warnings if created else [])
 
 
 def photo_files_delete_unreferenced(names: list[str]) -> None:
@@ -144,24 +83,9 @@ def photo_files_delete_unreferenced(names: list[str]) -> None:
 
 
 @transaction.atomic
-def _product_image_create(
-    *,
-    product: Product,
-    file: IO[bytes] | bytes,
-    display_order: int | None,
-    original_name: str,
-    written: list[str],
-) -> ImageCreateResult:
-    from catalog.moderation import image_screen
-
-    data = read_limited(file)
-    sha256 = hashlib.sha256(data).hexdigest()
-    existing = ProductImage.objects.filter(product=product, sha256=sha256).first()
-    if existing is not None:
-        return ImageCreateResult(image=existing, created=False)
-    photo = decode_photo(data)
-    notes = image_screen(image=photo.picture, sha256=photo.sha256, phash=photo.phash, product=product)
-    name = original_name or getattr(file, "name", "") or ""
+def _photo_store(
+    *, product: Product, photo: DecodedPhoto, display_order: int | None, name: str, written: list[str]
+) -> tuple[ProductImage, bool]:
     try:
         with transaction.atomic():
             image = _image_store(
@@ -169,12 +93,13 @@ def _product_image_create(
             )
     except IntegrityError:
         # Another request stored the same photo for this product a moment ago: that row is ours too.
-        existing = ProductImage.objects.filter(product=product, sha256=sha256).first()
+        existing = ProductImage.objects.filter(product=product, sha256=photo.sha256).first()
         if existing is None:
             raise
-        return ImageCreateResult(image=existing, created=False)
-    _embedding_schedule(image)  # enqueues with delay_on_commit: the worker sees the committed row
-    return ImageCreateResult(image=image, created=True, warnings=notes)
+        return existing, False
+    # Announced once committed: search embeds it then (the worker must see the row).
+    transaction.on_commit(lambda: photo_stored.send(sender=ProductImage, image_id=image.pk))
+    return image, True
 
 
 def _image_store(
@@ -201,12 +126,6 @@ def _image_store(
     image.width, image.height = photo.picture.size
     image.save()
     return image
-
-
-def _embedding_schedule(image: ProductImage) -> None:
-    from search.services import image_embedding_schedule
-
-    image_embedding_schedule(image)
 
 
 @transaction.atomic

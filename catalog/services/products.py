@@ -15,7 +15,7 @@ from catalog.models import Category, Product
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # Fields product_update may change; everything else (ids, timestamps) is not the caller's to set.
-_UPDATABLE = {"sku", "name", "description", "price", "currency", "category", "is_active"}
+_UPDATABLE = {"sku", "name", "slug", "description", "price", "currency", "category", "is_active"}
 _SKU_MAX = Product._meta.get_field("sku").max_length
 _NAME_MAX = Product._meta.get_field("name").max_length
 _SLUG_MAX = Category._meta.get_field("slug").max_length
@@ -124,6 +124,7 @@ def product_create(
     category: Category | None,
     description: str = "",
     is_active: bool = True,
+    slug: str = "",
 ) -> Product:
     sku = _clean_sku(sku)
     _sku_must_be_free(sku)
@@ -131,7 +132,7 @@ def product_create(
     return Product.objects.create(
         sku=sku,
         name=name,
-        slug=slugify(name)[:220],
+        slug=slugify(slug or name)[:220],
         price=parse_price(price),
         currency=parse_currency(currency),
         category=category,
@@ -154,6 +155,7 @@ def product_update(*, product: Product, **fields: object) -> Product:
         "description": lambda value: (value or "").strip(),
         "is_active": bool,
         "category": lambda value: value,
+        "slug": lambda value: slugify(value)[:220],
     }
     changed = []
     for name, value in fields.items():
@@ -163,7 +165,7 @@ def product_update(*, product: Product, **fields: object) -> Product:
             changed.append(name)
     if "sku" in changed:
         _sku_must_be_free(product.sku, exclude_pk=product.pk)
-    if "name" in changed:
+    if "name" in changed and "slug" not in fields:  # a slug given with the name is kept as given
         product.slug = slugify(product.name)[:220]
         changed.append("slug")
     if changed:

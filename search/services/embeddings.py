@@ -40,13 +40,6 @@ class EmbedSummary:
     skipped: int = 0  # already settled for the current content and model
 
 
-def image_embedding_schedule(image: ProductImage) -> None:
-    """Embed a new or changed photo in the background once the surrounding transaction commits."""
-    from search.tasks import embed_image
-
-    embed_image.delay_on_commit(image.id)
-
-
 def images_reembed_request(*, image_ids: Iterable[int]) -> int:
     """Queues these photos for embedding again (admin "re-embed"). Up-to-date vectors are kept; failed
     ones count as settled and would be skipped, so they are forgotten first. Returns how many were."""

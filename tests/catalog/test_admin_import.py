@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import ImportJob, Product
-from catalog.moderation import flagged_image_create
+from catalog.services.moderation import flagged_image_create
 
 pytestmark = pytest.mark.django_db
 IMPORT_URL = reverse("admin:catalog_product_import")

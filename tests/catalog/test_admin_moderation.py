@@ -61,11 +61,18 @@ def test_duplicates_page_says_when_there_are_none(admin_client, photo_bytes):
     assert 'id="no-duplicates"' in html
 
 
-def test_flagging_a_picture_in_the_admin_stores_hashes_and_vector(admin_client, photo_bytes):
+def test_flagging_a_picture_in_the_admin_stores_hashes_and_vector(
+    admin_client, photo_bytes, django_capture_on_commit_callbacks
+):
     upload = SimpleUploadedFile("scissors.webp", photo_bytes("scissors1.webp"))
-    response = admin_client.post(
-        reverse("admin:catalog_flaggedimage_add"), {"upload": upload, "reason": "Copyrighted"}, follow=True
-    )
+    # The vector is computed by search's task once the flag is committed (never inside the request's
+    # transaction); tasks run inline in tests.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:catalog_flaggedimage_add"),
+            {"upload": upload, "reason": "Copyrighted"},
+            follow=True,
+        )
     assert response.status_code == 200
     flagged = FlaggedImage.objects.get()
     assert flagged.reason == "Copyrighted"

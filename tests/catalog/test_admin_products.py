@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog.models import Product, ProductImage
-from catalog.moderation import flagged_image_create
 from catalog.services import product_create, product_image_create
+from catalog.services.moderation import flagged_image_create
 from search.models import ImageEmbedding
 from tests.catalog.admin_helpers import (
     change_url,

@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 
 from catalog import tasks
 from catalog.models import ImportJob, Product
-from catalog.moderation import flagged_image_create
+from catalog.services.moderation import flagged_image_create
 from catalog.tasks import import_job_create, import_job_run
 
 pytestmark = pytest.mark.django_db

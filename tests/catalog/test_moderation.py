@@ -7,14 +7,13 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps
 
 from catalog.models import FlaggedImage, ProductImage
-from catalog.moderation import (
+from catalog.services import ImageRejected, product_image_create
+from catalog.services.moderation import (
     flagged_image_create,
     flagged_image_matches,
-    flagged_image_vectors_refresh,
     near_duplicate_groups,
     phash_distance,
 )
-from catalog.services import ImageRejected, product_image_create
 
 
 def _variant(data: bytes, *, scale: float = 1.0, quality: int | None = None, mirror: bool = False) -> bytes:
@@ -99,7 +98,8 @@ def test_upload_of_near_duplicate_warns_with_the_other_product(make_product, pho
 
     assert result.created
     assert len(result.warnings) == 1
-    assert result.warnings[0].startswith("Looks like a photo of Claw hammer (SKU HAM-1)")
+    assert result.warnings[0].message == "Looks like a photo of Claw hammer (SKU HAM-1)"
+    assert result.warnings[0].product_id == ProductImage.objects.get(product__sku="HAM-1").product_id
 
 
 @pytest.mark.django_db
@@ -119,9 +119,13 @@ def test_flagged_picture_is_refused_exactly_and_as_a_recompressed_copy(product, 
 
 @pytest.mark.django_db
 @pytest.mark.slow
-def test_flagged_picture_is_refused_by_embedding_when_mirrored(product, photo_bytes):
+def test_flagged_picture_is_refused_by_embedding_when_mirrored(
+    product, photo_bytes, django_capture_on_commit_callbacks
+):
     orange = photo_bytes("orange.jpg")
-    flagged = flagged_image_create(file=ContentFile(orange), reason="competitor's photo")
+    with django_capture_on_commit_callbacks(execute=True):  # search embeds it once the flag commits
+        flagged = flagged_image_create(file=ContentFile(orange), reason="competitor's photo")
+    flagged.refresh_from_db()
     mirrored = _variant(orange, mirror=True)
     assert flagged.fingerprint and flagged.vector
     assert phash_distance(flagged.phash, _phash(mirrored)) > 6
@@ -155,18 +159,19 @@ def test_photos_accepted_before_flagging_are_found(make_product, photo_bytes, se
 @pytest.mark.django_db
 @pytest.mark.slow
 def test_picture_flagged_while_no_model_was_available_is_embedded_later(product, photo_bytes, monkeypatch):
-    import catalog.moderation
+    import search.services.moderation as search_moderation
 
     orange = photo_bytes("orange.jpg")
     with monkeypatch.context() as patch:
-        patch.setattr(catalog.moderation, "_embedder", lambda: None)  # e.g. the model failed to load
+        patch.setattr(search_moderation, "_embedder", lambda: None)  # e.g. the model failed to load
         flagged = flagged_image_create(file=ContentFile(orange), reason="competitor's photo")
+        assert search_moderation.flagged_image_vectors_refresh() == 0
     assert not flagged.vector
 
     with pytest.raises(ImageRejected, match="competitor's photo"):  # the screen embeds it on demand
         product_image_create(product=product, file=ContentFile(_variant(orange, mirror=True)))
 
-    assert flagged_image_vectors_refresh() == 1
+    # The screen ran outside the upload's transaction: the vector it computed was kept.
     flagged.refresh_from_db()
     assert flagged.fingerprint and flagged.vector
-    assert flagged_image_vectors_refresh() == 0
+    assert search_moderation.flagged_image_vectors_refresh() == 0

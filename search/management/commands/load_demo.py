@@ -1,5 +1,7 @@
 """Load the demo catalog (catalog/demo/), embed its photos and build the index, all inline.
 
+A search command (next to run_demo): it drives the catalog's import service, then search's own steps.
+
 Uses the same import service as `import_catalog`, so running it again changes nothing: products are
 matched by SKU and photos by content hash. The embedding and index steps skip work already done.
 When DJANGO_DEBUG is on and no superuser exists, an `admin` user is created with a random password
@@ -9,6 +11,7 @@ that is printed once (change it with `manage.py changepassword admin`).
 import secrets
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -17,8 +20,10 @@ from tqdm import tqdm
 from catalog.models import ProductImage
 from catalog.services import ImportFileError, catalog_import
 from search.management.progress import tqdm_progress
+from search.services import catalog_embed_pending, index_build_request, index_build_run, index_status
+from search.services.state import current_embedder
 
-DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "demo"
+DEMO_DIR = Path(apps.get_app_config("catalog").path) / "demo"
 
 
 class Command(BaseCommand):
@@ -54,9 +59,6 @@ class Command(BaseCommand):
             self.stderr.write(f"  {error}")
 
     def _embed(self) -> None:
-        from search.services.embeddings import catalog_embed_pending
-        from search.services.state import current_embedder
-
         embedder = current_embedder()
         self.stdout.write(f"Embedding photos with {_describe_model(embedder)} ...")
         with tqdm(desc="embed", unit="photo", disable=None) as bar:
@@ -68,9 +70,6 @@ class Command(BaseCommand):
         )
 
     def _build_index(self) -> None:
-        from search.services.builds import index_build_request, index_build_run
-        from search.services.status import index_status
-
         status = index_status()
         if status.state == "ready" and status.current_build is not None:
             current = status.current_build

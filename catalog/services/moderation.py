@@ -1,13 +1,13 @@
 """Moderation of product photos: near-duplicates across the catalog and refusal of flagged pictures.
 
-Perceptual hashes (imagehash.phash, 64 bits as 16 hex digits) catch resized and recompressed copies;
-stored embeddings, when present, also catch crops and re-shot photos.
+Perceptual hashes (imagehash.phash, 64 bits as 16 hex digits) catch resized and recompressed copies.
+Apps with an image model add what hashes miss (crops, re-shot photos) through catalog.hooks:
+``photo_screening`` for uploads and ``look_alike_photo_pairs`` for the near-duplicates page.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
@@ -16,12 +16,11 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
-from PIL import Image
 
+from catalog.hooks import PhotoWarning, flagged_image_stored, look_alike_photo_pairs
 from catalog.models import FlaggedImage, Product, ProductImage
 
-logger = logging.getLogger(__name__)
+from .photos import ImageRejected, decode_photo, read_limited
 
 # Rows compared at once: bounds the memory of the pairwise blocks (BLOCK x n) for big catalogs.
 BLOCK = 512
@@ -82,12 +81,12 @@ def near_duplicate_groups(
 ) -> list[DuplicateGroup]:
     """Groups of product photos that are near-identical, largest group first.
 
-    Two photos are linked when their phash Hamming distance is at most ``max_distance`` or their
-    stored embeddings (same model fingerprint) have cosine similarity at least ``min_similarity``;
-    groups are the connected components of those links.
+    Two photos are linked when their phash Hamming distance is at most ``max_distance`` or an app
+    connected to ``look_alike_photo_pairs`` says they show the same picture (search: embeddings of
+    the same model with cosine similarity at least CATALOG_DUPLICATE_MIN_SIMILARITY); groups are the
+    connected components of those links.
     """
     max_distance = settings.CATALOG_PHASH_MAX_DISTANCE if max_distance is None else max_distance
-    min_similarity = settings.CATALOG_DUPLICATE_MIN_SIMILARITY if min_similarity is None else min_similarity
     ordered = ProductImage.objects.select_related("product").order_by("product_id", "display_order", "id")
     images = list(ordered)
     position = {image.pk: index for index, image in enumerate(images)}
@@ -96,9 +95,12 @@ def near_duplicate_groups(
     for a, b in _phash_pairs(images, max_distance):
         links.union(a, b)
         reasons[a, b] = "phash"
-    for a, b in _embedding_pairs(position, min_similarity):
-        links.union(a, b)
-        reasons.setdefault((a, b), "embedding")
+    for _receiver, pairs in look_alike_photo_pairs.send(sender=None, min_similarity=min_similarity):
+        for image_a, image_b in pairs or []:
+            if image_a in position and image_b in position:
+                a, b = sorted((position[image_a], position[image_b]))
+                links.union(a, b)
+                reasons.setdefault((a, b), "embedding")
     return _collect_groups(images, links, reasons)
 
 
@@ -109,25 +111,6 @@ def _phash_pairs(images: list[ProductImage], max_distance: int) -> Iterable[tupl
         block = np.bitwise_count(np.bitwise_xor(hashes[start : start + BLOCK, None], hashes[None, :]))
         for a, b in _close_pairs(start, block <= max_distance):
             yield hashed[a], hashed[b]
-
-
-def _embedding_pairs(position: dict[int, int], min_similarity: float) -> Iterable[tuple[int, int]]:
-    from search.models import ImageEmbedding
-
-    rows = ImageEmbedding.objects.filter(status=ImageEmbedding.Status.DONE, vector__isnull=False)
-    by_model: dict[str, list[tuple[int, bytes]]] = {}
-    for image_id, fingerprint, vector in rows.values_list("image_id", "fingerprint", "vector").iterator():
-        if image_id in position:
-            by_model.setdefault(fingerprint, []).append((position[image_id], bytes(vector)))
-    for members in by_model.values():
-        if len(members) < 2:
-            continue
-        matrix = np.stack([np.frombuffer(vector, dtype="<f4") for _, vector in members])
-        matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        for start in range(0, len(members), BLOCK):
-            scores = matrix[start : start + BLOCK] @ matrix.T
-            for a, b in _close_pairs(start, scores >= min_similarity):
-                yield members[a][0], members[b][0]
 
 
 def _collect_groups(
@@ -146,90 +129,25 @@ def _collect_groups(
 # --- screening uploads ----------------------------------------------------------------------------
 
 
-def image_screen(*, image: Image.Image, sha256: str, phash: str, product: Product | None = None) -> list[str]:
-    """Refuse a flagged picture (raises ImageRejected); warn about near-identical photos of other products."""
-    _refuse_if_flagged(image=image, sha256=sha256, phash=phash)
+def image_screen(*, sha256: str, phash: str, product: Product | None = None) -> list[PhotoWarning]:
+    """The catalog's own screen: refuse a flagged picture by its hashes (raises ImageRejected); warn
+    about near-identical photos of other products. Apps add their screens through photo_screening."""
+    _refuse_if_flagged(sha256=sha256, phash=phash)
     return _duplicate_warnings(phash=phash, product=product)
 
 
-def _rejected(flagged: FlaggedImage):
-    from catalog.services import ImageRejected
-
+def flagged_image_rejection(flagged: FlaggedImage) -> ImageRejected:
     return ImageRejected(f"This picture is not allowed in the shop: {flagged.reason}.", code="image_flagged")
 
 
-def _refuse_if_flagged(*, image: Image.Image, sha256: str, phash: str) -> None:
-    flagged = list(FlaggedImage.objects.only("id", "reason", "sha256", "phash", "fingerprint"))
-    if not flagged:
-        return
+def _refuse_if_flagged(*, sha256: str, phash: str) -> None:
     max_distance = settings.CATALOG_PHASH_MAX_DISTANCE
-    for row in flagged:
+    for row in FlaggedImage.objects.only("id", "reason", "sha256", "phash"):
         if row.sha256 == sha256 or (row.phash and phash and phash_distance(row.phash, phash) <= max_distance):
-            raise _rejected(row)
-    match = _flagged_by_embedding(image)
-    if match is not None:
-        raise _rejected(match)
+            raise flagged_image_rejection(row)
 
 
-def _flagged_by_embedding(image: Image.Image) -> FlaggedImage | None:
-    """The flagged picture the upload's embedding is closest to, if close enough (same model only)."""
-    embedder = _embedder()
-    if embedder is None:
-        return None
-    _refresh_vectors(embedder)
-    candidates = list(
-        FlaggedImage.objects.filter(fingerprint=embedder.fingerprint, vector__isnull=False).only(
-            "id", "reason", "vector"
-        )
-    )
-    if not candidates:
-        return None
-    query = np.asarray(embedder.embed([image]), dtype=np.float32)[0]
-    matrix = np.stack([np.frombuffer(bytes(row.vector), dtype="<f4") for row in candidates])
-    scores = matrix @ query
-    best = int(np.argmax(scores))
-    if scores[best] >= settings.CATALOG_FLAGGED_MIN_SIMILARITY:
-        return candidates[best]
-    return None
-
-
-def flagged_image_vectors_refresh() -> int:
-    """Embed flagged pictures that have no vector under the current model (flagged while no model
-    was available, or before the model changed). Returns how many were embedded."""
-    embedder = _embedder()
-    return 0 if embedder is None else _refresh_vectors(embedder)
-
-
-def _refresh_vectors(embedder) -> int:
-    from search.embedding import load_image
-
-    refreshed = 0
-    for flagged in FlaggedImage.objects.exclude(fingerprint=embedder.fingerprint).exclude(image=""):
-        try:
-            with flagged.image.open("rb") as handle:
-                picture = load_image(handle.read(), max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
-        except (OSError, ValueError):
-            logger.exception("Flagged picture %s cannot be read: matched by hash only", flagged.pk)
-            continue
-        vector = np.asarray(embedder.embed([picture]), dtype="<f4")[0]
-        flagged.fingerprint, flagged.vector = embedder.fingerprint, vector.tobytes()
-        flagged.save(update_fields=["fingerprint", "vector"])
-        refreshed += 1
-    return refreshed
-
-
-def _embedder():
-    """The process's embedder, or None when the search side cannot provide one (logged)."""
-    try:
-        from search.embedder import get_embedder
-
-        return get_embedder()
-    except Exception:  # a missing model must not block every upload; hash checks still apply
-        logger.exception("No embedder available: flagged images are matched by hash only")
-        return None
-
-
-def _duplicate_warnings(*, phash: str, product: Product | None) -> list[str]:
+def _duplicate_warnings(*, phash: str, product: Product | None) -> list[PhotoWarning]:
     if not phash:
         return []
     others = ProductImage.objects.exclude(phash="").select_related("product")
@@ -244,12 +162,8 @@ def _duplicate_warnings(*, phash: str, product: Product | None) -> list[str]:
     return [_duplicate_warning(other) for other in products]
 
 
-def _duplicate_warning(other: Product) -> str:
-    try:
-        url = reverse("admin:catalog_product_change", args=[other.pk])
-    except NoReverseMatch:
-        url = other.get_absolute_url()
-    return f"Looks like a photo of {other.name} (SKU {other.sku}): {url}"
+def _duplicate_warning(other: Product) -> PhotoWarning:
+    return PhotoWarning(f"Looks like a photo of {other.name} (SKU {other.sku})", product_id=other.pk)
 
 
 def flagged_image_matches(*, flagged: FlaggedImage) -> list[ProductImage]:
@@ -271,19 +185,15 @@ def flagged_image_matches(*, flagged: FlaggedImage) -> list[ProductImage]:
 
 @transaction.atomic
 def flagged_image_create(*, file: IO[bytes] | bytes, reason: str) -> FlaggedImage:
-    """Flag a picture: uploads matching it (same file, near-identical, or same-looking) are refused."""
-    from catalog.services import ImageRejected, decode_photo, read_limited
-
+    """Flag a picture: uploads matching it (same file or near-identical) are refused at once; apps with
+    an image model learn it once this commits (flagged_image_stored) to refuse re-shot copies too."""
     reason = " ".join((reason or "").split())
     if not reason:
         raise ImageRejected("Say why the picture is flagged.", code="flag_reason_missing")
     photo = decode_photo(read_limited(file))
     flagged = FlaggedImage(reason=reason[:200], sha256=photo.sha256, phash=photo.phash)
-    embedder = _embedder()
-    if embedder is not None:
-        vector = np.asarray(embedder.embed([photo.picture]), dtype="<f4")[0]
-        flagged.fingerprint, flagged.vector = embedder.fingerprint, vector.tobytes()
     name = f"{hashlib.sha256(photo.data).hexdigest()}.{(photo.format or 'img').lower()}"
     flagged.image.save(name, ContentFile(photo.data), save=False)
     flagged.save()
+    transaction.on_commit(lambda: flagged_image_stored.send(sender=FlaggedImage, flagged_id=flagged.pk))
     return flagged
