@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from search.models import ImageEmbedding, IndexBuild
+from search.selectors import fresh_embeddings
 
 from .embeddings import catalog_embed_pending
 from .state import current_embedder, serving_index, vectors_from_rows
@@ -225,13 +225,10 @@ def _cleanup() -> None:
 def _fresh_embedding_count() -> tuple[int, int]:
     """(embeddings not in the serving index, vectors in it) under the current model."""
     embedder = current_embedder()
-    done = ImageEmbedding.objects.filter(fingerprint=embedder.fingerprint, status=ImageEmbedding.Status.DONE)
     serving = serving_index()
-    if serving is None or serving.fingerprint != embedder.fingerprint or serving.build is None:
-        return done.count(), 0
-    until = serving.build.embeddings_until
-    fresh = done.filter(Q(updated_at__gt=until) | Q(image__product__updated_at__gt=until)) if until else done
-    return fresh.count(), serving.build.vectors
+    fresh = fresh_embeddings(embedder.fingerprint, serving).count()
+    same_model = serving is not None and serving.fingerprint == embedder.fingerprint and serving.build
+    return fresh, serving.build.vectors if same_model else 0
 
 
 def _describe(exc: Exception) -> str:

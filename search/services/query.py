@@ -18,7 +18,6 @@ from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Q
 
 from catalog.models import Category, Product, ProductImage
 from catalog.selectors import category_descendant_ids
@@ -27,6 +26,7 @@ from search.fetch import fetch_image_url
 from search.index import IndexCorrupt
 from search.models import ImageEmbedding
 from search.query_photos import query_photo_keep
+from search.selectors import fresh_embeddings
 from search.uploads import Crop, QueryImageError, decode_base64_image, decode_query_image, read_upload
 
 from .embeddings import ID_CHUNK
@@ -184,11 +184,7 @@ class _CandidateSources:
 
     def __init__(self, fingerprint: str, serving: ServingIndex | None) -> None:
         self.index = serving if serving is not None and serving.fingerprint == fingerprint else None
-        fresh = ImageEmbedding.objects.filter(
-            fingerprint=fingerprint, status=ImageEmbedding.Status.DONE, image__product__is_active=True
-        )
-        fresh = _not_in_index(fresh, self.index)
-        rows = list(fresh.values_list("image_id", "vector"))
+        rows = list(fresh_embeddings(fingerprint, self.index).values_list("image_id", "vector"))
         self.fresh_ids = np.array([row[0] for row in rows], dtype=np.int64)
         self.fresh_vectors = vectors_from_rows([row[1] for row in rows], 0) if rows else None
         self.size = len(rows) + (len(self.index.reader) if self.index else 0)
@@ -210,16 +206,6 @@ class _CandidateSources:
             order = np.argsort(-sims)[:n]
             scores.update({int(self.fresh_ids[i]): float(sims[i]) for i in order})
         return scores
-
-
-def _not_in_index(fresh, index: ServingIndex | None):
-    if index is None:
-        return fresh
-    until = index.build.embeddings_until if index.build else None
-    if until is None:
-        return fresh
-    # Embedded after the build, or product changed since (e.g. re-activated: it was left out).
-    return fresh.filter(Q(updated_at__gt=until) | Q(image__product__updated_at__gt=until))
 
 
 def _merge_max(scores: dict[int, float], ids, sims) -> None:

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import F, Q
+from django.db.models import F
 
 from catalog.models import Product, ProductImage
 from search.index import IndexCorrupt
 from search.models import ImageEmbedding, IndexBuild
+from search.selectors import fresh_embeddings
 
 from .embeddings import ID_CHUNK, pending_images
 from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index, serving_index_health
@@ -160,12 +161,6 @@ def _indexed_image_ids(serving: ServingIndex | None, fingerprint: str, image_ids
     return {int(image_id) for image_id in found}
 
 
-def _indexed_until(serving: ServingIndex | None, fingerprint: str) -> datetime | None:
-    if serving is None or serving.fingerprint != fingerprint or serving.build is None:
-        return None
-    return serving.build.embeddings_until
-
-
 def _photo_counts(product_ids: list[int]) -> dict[int, int]:
     counts: dict[int, int] = {}
     photos = ProductImage.objects.filter(product_id__in=product_ids)
@@ -199,11 +194,7 @@ def _failure(row: ImageEmbedding) -> ImageFailure:
 
 
 def _fresh_count(fingerprint: str, serving: ServingIndex | None) -> int:
-    done = _done(fingerprint).filter(image__product__is_active=True)
-    until = _indexed_until(serving, fingerprint)
-    if until is None:
-        return done.count()
-    return done.filter(Q(updated_at__gt=until) | Q(image__product__updated_at__gt=until)).count()
+    return fresh_embeddings(fingerprint, serving).count()
 
 
 def _build_summary(serving: ServingIndex | None, fingerprint: str) -> BuildSummary | None:

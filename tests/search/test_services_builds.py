@@ -156,6 +156,21 @@ def test_few_new_photos_in_a_big_index_do_not_rebuild(shop, photo_bytes, monkeyp
     assert product_index_statuses([apple])[apple.pk].state == "embedded"
 
 
+def test_photos_of_hidden_products_do_not_request_a_rebuild(shop, photo_bytes):
+    """The freshness rule is one selector: a new photo of an inactive product is not searchable and
+    is left out of builds, so it must not count toward the next rebuild either."""
+    from catalog.services import product_set_active
+
+    build_now()
+    hidden = add_product("hidden", photo_bytes("apple.jpg"))
+    product_set_active(products=[hidden], active=False)
+
+    image_embed(image_id=hidden.images.get().pk)  # would request a build if the photo counted
+
+    assert IndexBuild.objects.count() == 1
+    assert index_status().state == "ready"  # not "stale": nothing searchable waits for a build
+
+
 def _scores(hits) -> dict[str, float]:
     return {hit.product.sku: round(hit.score, 5) for hit in hits}
 
