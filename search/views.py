@@ -158,13 +158,9 @@ def index_notices() -> list[Notice]:
         notices.append(Notice("warning", without_server_paths(text)))
     elif status.untrained:
         notices.append(Notice("warning", "Search uses an untrained test model: results are not meaningful."))
-    elif status.fallback:
+    elif status.fallback:  # shoppers are not told backbone names (the API and the admin are)
         notices.append(
-            Notice(
-                "info",
-                f"Search is running on a fallback model ({status.name}) instead of {status.requested}, "
-                "so matches may be less accurate.",
-            )
+            Notice("info", "Search is running on a fallback model, so matches may be less accurate.")
         )
     state_text = {
         "empty": "The shop's photo index is empty: no products can be found by photo yet.",

@@ -25,6 +25,7 @@ from search.api.products import active_product, validated, without_blanks
 from search.api.throttling import SearchAnonThrottle
 from search.public_text import shown_to, without_server_paths
 from search.services import PhotoSource, SearchFilters, index_status, photo_search, similar_products
+from search.services.state import model_warning
 from search.uploads import check_content_length
 
 
@@ -35,17 +36,8 @@ def model_info(embedder: Any) -> dict[str, Any]:
 
 def model_warnings(embedder: Any) -> list[str]:
     """Said in every answer: a fallback or untrained model changes what the results are worth."""
-    if embedder.untrained:
-        return [
-            f"The model ({embedder.name}) has untrained, random weights (SEARCH_UNTRAINED): "
-            "results are not meaningful."
-        ]
-    if embedder.fallback:
-        return [
-            f"Using {embedder.name}, the offline ImageNet-trained fallback, because the weights of "
-            f"{embedder.requested} are not available."
-        ]
-    return []
+    warning = model_warning(embedder)
+    return [warning] if warning else []
 
 
 class SearchView(APIView):

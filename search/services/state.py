@@ -31,6 +31,23 @@ def current_embedder():
         raise SearchUnavailable(f"The image model could not be loaded: {exc}") from exc
 
 
+def model_warning(model) -> str:
+    """The one wording of what a fallback or untrained model means, for the API, the admin and the
+    commands ("" for the requested, pretrained model). ``model`` is an Embedder or an IndexStatus.
+    Shoppers get a plainer sentence without backbone names (search.views)."""
+    if model.untrained:
+        return (
+            f"Untrained model {model.name}: it runs with untrained, random weights (SEARCH_UNTRAINED), "
+            "so results are not meaningful."
+        )
+    if model.fallback:
+        return (
+            f"Using the fallback model {model.name} instead of {model.requested}: the weights of "
+            f"{model.requested} are not available here, so matches may be less accurate."
+        )
+    return ""
+
+
 def vector_to_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 

@@ -72,7 +72,7 @@ def test_search_status_reports_model_counts_failures_and_build(shop):
     after, _ = run("search_status")
     build = IndexBuild.objects.get()
     assert "Model: efficientnet_lite0 (requested resnet50)" in after
-    assert "WARNING: fallback model efficientnet_lite0 instead of resnet50." in after
+    assert "WARNING: Using the fallback model efficientnet_lite0 instead of resnet50:" in after
     assert f"Fingerprint: {build.fingerprint}" in after
     assert "State: ready" in after and "embedded: 5; pending: 0; failed: 1" in after
     assert "failed: photo" in after and "cup" in after and "not an image" in after

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from catalog.management.progress import tqdm_progress
 from catalog.services import ImportFileError, ImportReport, catalog_import
 
 # Below this many rows a progress bar is only noise.
@@ -87,7 +88,8 @@ class _ProgressBar:
             return
         if self.bar is None:
             self.bar = tqdm(total=total, unit="row", desc="Importing", file=sys.stderr)
-        self.bar.update(done - self.bar.n)
+            self._show = tqdm_progress(self.bar)
+        self._show(done, total)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from search.management.progress import tqdm_progress
+from catalog.management.progress import tqdm_progress
 from search.models import IndexBuild
 from search.services import SearchUnavailable, index_build_request, index_build_run
 

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from search.management.progress import tqdm_progress
+from catalog.management.progress import tqdm_progress
 from search.models import ImageEmbedding
 from search.services import SearchUnavailable, catalog_embed_pending, pending_images
 from search.services.state import current_embedder

@@ -17,11 +17,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from catalog.management.progress import tqdm_progress
 from catalog.models import ProductImage
 from catalog.services import ImportFileError, catalog_import
-from search.management.progress import tqdm_progress
 from search.services import catalog_embed_pending, index_build_request, index_build_run, index_status
-from search.services.state import current_embedder
+from search.services.state import current_embedder, model_warning
 
 DEMO_DIR = Path(apps.get_app_config("catalog").path) / "demo"
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
                 report = catalog_import(
                     csv_path=DEMO_DIR / "products.csv",
                     images_dir=DEMO_DIR / "images",
-                    progress=_bar_update(bar),
+                    progress=tqdm_progress(bar),
                 )
             except ImportFileError as exc:
                 raise CommandError(str(exc)) from exc
@@ -96,18 +96,5 @@ class Command(BaseCommand):
 
 
 def _describe_model(embedder) -> str:
-    name = getattr(embedder, "name", "the configured model")
-    if getattr(embedder, "untrained", False):
-        return f"{name} (UNTRAINED weights: results are not meaningful)"
-    if getattr(embedder, "fallback", False):
-        return f"{name} (fallback: ImageNet weights for the requested model are not available)"
-    return name
-
-
-def _bar_update(bar: tqdm):
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update
+    warning = model_warning(embedder)
+    return f"{embedder.name} ({warning})" if warning else embedder.name

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from search.services import BuildSummary, IndexStatus, index_status, pending_images
+from search.services.state import model_warning
 
 LIST_LIMIT = 20
 
@@ -37,12 +38,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Model: {status.name} (requested {status.requested}), dimension {status.dim}")
         self.stdout.write(f"Weights: {status.weights_source}")
         self.stdout.write(f"Fingerprint: {status.fingerprint}")
-        if status.untrained:
-            self.stdout.write(self.style.WARNING("WARNING: untrained weights: results are meaningless."))
-        elif status.fallback:
-            self.stdout.write(
-                self.style.WARNING(f"WARNING: fallback model {status.name} instead of {status.requested}.")
-            )
+        if model_warning(status):
+            self.stdout.write(self.style.WARNING(f"WARNING: {model_warning(status)}"))
 
     def _pending(self, status: IndexStatus) -> None:
         if not status.pending or not status.fingerprint:
