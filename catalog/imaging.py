@@ -19,7 +19,7 @@ import struct
 import zipfile
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -201,3 +201,38 @@ def refuse_polyglot(data: bytes) -> None:
     """
     if zipfile.is_zipfile(io.BytesIO(data)) or _FOREIGN_MARKERS.search(data):
         raise PolyglotImage("The file contains something besides a picture (an archive, HTML or script).")
+
+
+# --- reading with a cap ---------------------------------------------------------------------------
+
+CHUNK_SIZE = 64 * 1024
+
+
+class FileTooLarge(ValueError):
+    """More bytes than allowed; ``size`` is what was seen (the declared size, or the cap + 1)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, the limit is {limit}")
+        self.size, self.limit = size, limit
+
+
+def read_capped(file: IO[bytes] | bytes, *, max_bytes: int) -> bytes:
+    """The file's bytes, read in chunks and stopped as soon as they pass ``max_bytes`` (a declared size
+    over the cap is refused before reading). The one byte-capped reader of uploads: the catalog and
+    the search side map FileTooLarge and an empty result to their own errors."""
+    if isinstance(file, bytes | bytearray):
+        if len(file) > max_bytes:
+            raise FileTooLarge(len(file), max_bytes)
+        return bytes(file)
+    declared = getattr(file, "size", None)
+    if isinstance(declared, int) and declared > max_bytes:
+        raise FileTooLarge(declared, max_bytes)
+    if getattr(file, "seekable", lambda: False)():
+        file.seek(0)
+    buf = bytearray()
+    chunks = file.chunks(CHUNK_SIZE) if hasattr(file, "chunks") else iter(lambda: file.read(CHUNK_SIZE), b"")
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > max_bytes:
+            raise FileTooLarge(len(buf), max_bytes)
+    return bytes(buf)

@@ -43,8 +43,6 @@ class UrlFetchError(QueryImageError):
 
     Problems with the remote site are still the shopper's URL: 4xx, 413 for our size limit."""
 
-    STATUS = {"too_large": 413}
-
 
 @dataclass(frozen=True)
 class VettedUrl:

@@ -19,22 +19,36 @@ from typing import IO, Any
 from django.conf import settings
 from PIL import Image
 
-from catalog.imaging import ImageDecodeError, ImageTooLarge, PolyglotImage, load_image, refuse_polyglot
+from catalog.imaging import (
+    FileTooLarge,
+    ImageDecodeError,
+    ImageTooLarge,
+    PolyglotImage,
+    load_image,
+    read_capped,
+    refuse_polyglot,
+)
 
 # Formats a query may be in. EPS, PSD, ICO and Pillow's other plugins are never tried: the format
 # is decided by decoding, and only these decoders get to look at the bytes.
 Crop = tuple[float, float, float, float]  # x, y, w, h as fractions of the picture
 QUERY_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-CHUNK_SIZE = 64 * 1024
 # Room for the multipart boundary, headers and the small form fields next to the photo.
 FORM_OVERHEAD_BYTES = 64 * 1024
 _DATA_URL_PREFIX = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
 
 
+# The one code -> HTTP status map for unusable photos (query photos, fetched URLs, catalog uploads):
+# too big is 413, anything else wrong with a photo is the client's 400.
+HTTP_STATUS = {"too_large": 413, "too_many_pixels": 413, "image_too_big": 413, "image_too_large": 413}
+
+
+def http_status(code: str | None) -> int:
+    return HTTP_STATUS.get(code or "", 400)
+
+
 class QueryImageError(ValueError):
     """A query photo that cannot be used. `code` is stable for clients; `message` is for people."""
-
-    STATUS = {"too_large": 413, "too_many_pixels": 413}
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -43,7 +57,7 @@ class QueryImageError(ValueError):
 
     @property
     def status_code(self) -> int:
-        return self.STATUS.get(self.code, 400)
+        return http_status(self.code)
 
 
 def max_query_bytes() -> int:
@@ -76,20 +90,13 @@ def check_content_length(meta: dict[str, Any], *, max_bytes: int) -> None:
 
 def read_upload(file: IO[bytes], *, max_bytes: int) -> bytes:
     """Read an uploaded file in chunks, stopping as soon as it passes `max_bytes`."""
-    declared = getattr(file, "size", None)
-    if declared is not None and declared > max_bytes:
-        raise _too_large(max_bytes)
-    if getattr(file, "seekable", lambda: False)():
-        file.seek(0)
-    buf = bytearray()
-    chunks = file.chunks(CHUNK_SIZE) if hasattr(file, "chunks") else iter(lambda: file.read(CHUNK_SIZE), b"")
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) > max_bytes:
-            raise _too_large(max_bytes)
-    if not buf:
+    try:
+        data = read_capped(file, max_bytes=max_bytes)
+    except FileTooLarge as exc:
+        raise _too_large(max_bytes) from exc
+    if not data:
         raise QueryImageError("empty", "The photo is empty (0 bytes).")
-    return bytes(buf)
+    return data
 
 
 def decode_base64_image(value: str, *, max_bytes: int) -> bytes:

@@ -14,7 +14,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from PIL import Image
 
-from catalog.imaging import ImageDecodeError, ImageTooLarge, PolyglotImage, load_image, refuse_polyglot
+from catalog.imaging import (
+    FileTooLarge,
+    ImageDecodeError,
+    ImageTooLarge,
+    PolyglotImage,
+    load_image,
+    read_capped,
+    refuse_polyglot,
+)
 
 
 class ImageRejected(ValidationError):
@@ -35,17 +43,10 @@ class DecodedPhoto:
 def read_limited(file: IO[bytes] | bytes, *, max_bytes: int | None = None) -> bytes:
     """The file's bytes, refusing anything larger than CATALOG_IMAGE_MAX_BYTES without reading it all."""
     limit = settings.CATALOG_IMAGE_MAX_BYTES if max_bytes is None else max_bytes
-    if isinstance(file, (bytes, bytearray)):
-        data = bytes(file)
-    else:
-        declared = getattr(file, "size", None)
-        if isinstance(declared, int) and declared > limit:
-            raise ImageRejected(_too_big_message(declared, limit), code="image_too_big")
-        if hasattr(file, "seek"):
-            file.seek(0)
-        data = file.read(limit + 1)  # one byte more than allowed is enough to know it is too big
-    if len(data) > limit:
-        raise ImageRejected(_too_big_message(len(data), limit), code="image_too_big")
+    try:
+        data = read_capped(file, max_bytes=limit)
+    except FileTooLarge as exc:
+        raise ImageRejected(_too_big_message(exc.size, limit), code="image_too_big") from exc
     if not data:
         raise ImageRejected("The file is empty.", code="image_empty")
     return data

@@ -24,12 +24,10 @@ from rest_framework.views import exception_handler
 from search.fetch import UrlFetchError
 from search.public_text import shown_to
 from search.services.state import SearchUnavailable
-from search.uploads import QueryImageError
+from search.uploads import QueryImageError, http_status
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
-# catalog.services.ImageRejected codes that mean "too big" rather than "bad".
-TOO_LARGE_CODES = {"image_too_big", "image_too_large"}
 
 
 def error_body(detail: str, code: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -60,8 +58,7 @@ def _django_validation(exc: DjangoValidationError) -> Response:
         return Response(error_body("Invalid input.", "invalid", errors), status=400)
     codes = {getattr(error, "code", None) for error in exc.error_list}
     code = codes.pop() if len(codes) == 1 and None not in codes else "invalid"
-    status_code = 413 if code in TOO_LARGE_CODES else 400
-    return Response(error_body(" ".join(exc.messages), code or "invalid"), status=status_code)
+    return Response(error_body(" ".join(exc.messages), code or "invalid"), status=http_status(code))
 
 
 def _domain_error(exc: Exception, user: Any = None) -> Response | None:
