@@ -8,7 +8,7 @@ import pytest
 
 from catalog.models import Category, FlaggedImage, Product, ProductImage
 from catalog.services import ImportFileError, catalog_import
-from catalog.services.imports import name_from_filename
+from catalog.services.import_rows import name_from_filename
 
 PHOTOS = Path(__file__).resolve().parent.parent / "photos"
 HEADER = "sku,name,category,price,description,image\n"

@@ -97,7 +97,7 @@ def no_connect(monkeypatch):
         raise AssertionError(f"a connection was attempted: {args}")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(fetch, "_pool", refuse)
+    monkeypatch.setattr(fetch.download, "_pool", refuse)
 
 
 def test_fetches_photo_from_allowed_local_server(photo_server, photo_bytes):
@@ -303,7 +303,7 @@ def test_ipv6_leading_to_a_public_address_passes_vetting(monkeypatch, address):
 )
 def test_nat64_addresses_are_read_as_rfc_6052_places_them(address, prefix_length):
     ip = int(ipaddress.ip_address(address))
-    assert str(fetch._rfc6052_ipv4(ip, prefix_length)) == "192.0.2.33"
+    assert str(fetch.addresses._rfc6052_ipv4(ip, prefix_length)) == "192.0.2.33"
 
 
 def test_ipv6_literal_keeps_its_brackets_in_the_host_header(monkeypatch):

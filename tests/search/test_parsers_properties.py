@@ -23,7 +23,8 @@ from search.api.serializers import (
     SearchOptionsInputSerializer,
     SimilarInputSerializer,
 )
-from search.fetch import UrlFetchError, VettedUrl, _is_public, vet_url
+from search.fetch import UrlFetchError, VettedUrl, vet_url
+from search.fetch.addresses import _is_public
 from search.uploads import QueryImageError, decode_base64_image, parse_crop
 
 # Fast, deterministic runs that write nothing into the work tree (no example database).
