@@ -3,6 +3,7 @@
 Admin actions, API views, the shopper page, management commands and Celery tasks all call these.
 """
 
+from .build_queue import BuildsReaped, index_builds_reap
 from .builds import BuildFailed, index_build_request, index_build_run, index_build_schedule_if_stale
 from .embeddings import (
     EmbeddingStorageError,
@@ -28,6 +29,7 @@ from .status import (
 __all__ = [
     "BuildFailed",
     "BuildSummary",
+    "BuildsReaped",
     "EmbedSummary",
     "EmbeddingStorageError",
     "Hit",
@@ -43,6 +45,7 @@ __all__ = [
     "index_build_request",
     "index_build_run",
     "index_build_schedule_if_stale",
+    "index_builds_reap",
     "index_status",
     "pending_images",
     "product_index_statuses",

@@ -11,11 +11,13 @@ from django.db.models import F, Q
 from catalog.models import Product, ProductImage
 from search.models import ImageEmbedding, IndexBuild
 
+from .build_queue import build_lease_lapsed, build_lost_reason
 from .embeddings import ID_CHUNK, pending_images
 from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
 RECENT = 5  # failures listed by name in the status
+LOST_NOT_YET_REAPED = "The next clean-up marks it failed and starts the next build."
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,11 @@ def index_status() -> IndexStatus:
     pending = pending_images(fingerprint).count() if fingerprint else ProductImage.objects.count()
     failures = _failures(fingerprint)
     running = IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).first()
+    lost = running is not None and build_lease_lapsed(running)
+    if lost:  # its worker is gone: say so now, before the reaper marks it failed
+        running, last_error = None, build_lost_reason(running, LOST_NOT_YET_REAPED)
+    else:
+        last_error = _last_error()
     fresh = _fresh_count(fingerprint, serving) if fingerprint else 0
     current = _build_summary(serving, fingerprint)
     return IndexStatus(
@@ -99,7 +106,7 @@ def index_status() -> IndexStatus:
         recent_failures=[_failure(row) for row in failures.select_related("image__product")[:RECENT]],
         current_build=current,
         running_build=_running_summary(running, fingerprint) if running else None,
-        last_error=_last_error(),
+        last_error=last_error,
         exact_fallback=bool(fingerprint) and (current is None or not current.fingerprint_matches),
         state=_state(current, running, embedded, pending, fresh),
     )

@@ -109,7 +109,7 @@ def test_a_lost_build_does_not_block_new_builds_forever(shop):
 
     assert index_build_run(build_id=queued.pk).status == IndexBuild.Status.SUCCEEDED
     lost.refresh_from_db()
-    assert lost.status == IndexBuild.Status.FAILED and "worker lost" in lost.error
+    assert lost.status == IndexBuild.Status.FAILED and "(lost lease)" in lost.error
 
 
 def test_a_finished_build_is_not_run_again(shop):
