@@ -15,7 +15,7 @@ from catalog.tasks import import_job_run, import_jobs_reap, reap_imports
 from shop_search.leases import LOST_LEASE
 from tests.catalog.test_import_task import CSV_HEADER, make_job, zip_bytes
 
-LEASE = 120
+LEASE = 3600  # as in the test settings: long, so no heartbeat thread fires in a non-transactional test
 ROWS = [("H-1", "hammer1.webp"), ("C-1", "cup.webp"), ("P-1", "pan.webp")]
 
 
@@ -132,6 +132,16 @@ def test_a_redelivered_import_task_takes_over_a_lost_run(three_row_job, settings
 
     assert (job.status, job.attempts, job.created) == ("succeeded", 2, 3)
     assert not (settings.CATALOG_IMPORT_DIR / str(job.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_a_redelivered_task_of_an_import_lost_twice_fails_it_and_removes_its_files(three_row_job, settings):
+    lose(three_row_job, attempts=2, beat_seconds_ago=LEASE + 1, settings=settings)
+
+    job = import_job_run(job_id=three_row_job.pk)
+
+    assert job.status == "failed" and job.error.startswith(LOST_LEASE) and Product.objects.count() == 0
+    assert not (settings.CATALOG_IMPORT_DIR / str(job.pk)).exists() and not job.archive
 
 
 @pytest.mark.django_db

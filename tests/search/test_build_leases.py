@@ -25,7 +25,7 @@ from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
 
 # ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
-LEASE = 120  # the default SEARCH_LEASE_SECONDS
+LEASE = 3600  # as in the test settings: long, so no heartbeat thread fires in a non-transactional test
 
 
 @pytest.fixture(autouse=True)
