@@ -29,7 +29,8 @@ test: venv
 
 test-postgres: venv
 	DATABASE_URL="$$TEST_DATABASE_URL" CELERY_BROKER_URL="$$TEST_REDIS_URL" \
-		$(PY) -m pytest tests/catalog tests/search/test_tasks.py -m "not browser" -p no:cacheprovider
+		$(PY) -m pytest tests/catalog tests/search/test_tasks.py tests/search/test_worker_crash.py \
+		-m "not browser" -p no:cacheprovider
 
 lint: venv
 	$(VENV)/bin/ruff check .

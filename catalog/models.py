@@ -165,7 +165,13 @@ class ImportJob(models.Model):
     errors = models.JSONField(default=list, blank=True)  # [{"row": n, "reason": "..."}]
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When a run_import task was last sent for it: a queued job with no task behind it is sent again.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The lease of the worker running it (shop_search.leases); a lost job is run again once, then failed.
+    lease_owner = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

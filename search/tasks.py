@@ -3,7 +3,12 @@
 A photo that cannot be decoded is not an error here: the service marks its embedding failed with
 the reason and returns. Storage I/O, database connection and broker errors are retried with backoff.
 All tasks are idempotent (settled embeddings are skipped, a build runs only from "queued"), so a
-task redelivered after a worker crash (acks_late) does no harm.
+task redelivered after a worker crash does no harm: they are acknowledged after they ran (acks_late),
+and a task whose pool process died is sent again (reject_on_worker_lost), counted as a retry
+(retry_on_worker_lost) so that a photo or build that kills its process is not redelivered forever.
+A redelivered build_index finds its build "running": once that build's lease ran out it is failed and
+the next build enqueued (search.services.builds); before that the task does nothing and ``reap``
+(run by Celery beat) finishes the job.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ RETRY_OPTIONS = {
     "retry_jitter": True,
     "max_retries": 5,
     "acks_late": True,
+    "reject_on_worker_lost": True,
+    "retry_on_worker_lost": True,
 }
 
 
@@ -51,12 +58,21 @@ def index_check() -> str:
     return f"build {build.pk} requested" if build is not None else "up to date"
 
 
+@shared_task(name="search.reap")
+def reap() -> str:
+    """Periodic (Celery beat, REAP_EVERY_SECONDS): fails builds whose worker was lost, lets the next
+    one run, and re-sends a queued build whose task was lost."""
+    reaped = services.index_builds_reap()
+    return f"lost builds {reaped.expired}, enqueued {reaped.enqueued}"
+
+
 @worker_ready.connect
 def _check_index_when_a_worker_starts(sender=None, **kwargs) -> None:
     # After a model switch (new SEARCH_BACKBONE or weights, then a worker restart) the catalog is
     # re-embedded in the background while the old model's vectors keep answering. Queued as a task
     # so the model loads in a pool process, never in the parent before it forks.
     index_check.delay()
+    reap.delay()  # a worker restarted after a crash heals at once if the old lease already ran out
 
 
 @shared_task(name="search.flagged_images_embed", **RETRY_OPTIONS)

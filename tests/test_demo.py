@@ -226,6 +226,7 @@ def test_run_demo_serves_the_site_and_ctrl_c_stops_every_child(loaded_demo):
 
     assert process.returncode == 0, output
     assert "Stopped." in output
+    assert "beat: Starting" in "".join(lines) + output  # the reapers that heal a killed worker's work
     assert processes_mentioning(str(var_dir)) == []
 
 

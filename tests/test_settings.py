@@ -312,3 +312,36 @@ def test_cache_url_of_unknown_kind_is_refused(tmp_path):
 
     assert result.returncode != 0
     assert "CACHE_URL" in result.stderr
+
+
+# --- Crash safety: leases and the beat schedule ---------------------------------------------------
+
+BEAT_SCHEDULE = """
+import json, django
+django.setup()
+from shop_search.celery import app
+app.loader.import_default_modules()  # autodiscovers the apps' tasks, as a worker does
+schedule = app.conf.beat_schedule.items()
+print(json.dumps({name: {"task": e["task"], "every": e["schedule"], "known": e["task"] in app.tasks}
+                  for name, e in schedule}))
+"""
+
+
+def test_beat_runs_both_reapers_at_the_configured_interval(tmp_path):
+    result = run_python(
+        BEAT_SCHEDULE, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), REAP_EVERY_SECONDS="15"
+    )
+
+    assert result.returncode == 0, result.stderr
+    schedule = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {entry["task"] for entry in schedule.values()} == {"search.reap", "catalog.reap_imports"}
+    assert all(entry["every"] == 15 and entry["known"] for entry in schedule.values()), schedule
+
+
+def test_a_lease_shorter_than_a_second_is_refused_with_its_name(tmp_path):
+    result = run_python(
+        PRINT_SETTINGS, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), SEARCH_LEASE_SECONDS="0"
+    )
+
+    assert result.returncode != 0
+    assert "SEARCH_LEASE_SECONDS must be at least 1 second" in result.stderr

@@ -3,7 +3,8 @@
 Admin actions, API views, the shopper page, management commands and Celery tasks all call these.
 """
 
-from .builds import BuildFailed, index_build_request, index_build_run, index_build_schedule_if_stale
+from .build_queue import BuildsReaped, index_build_request, index_build_schedule_if_stale, index_builds_reap
+from .builds import BuildFailed, index_build_run
 from .embeddings import (
     EmbeddingStorageError,
     EmbedSummary,
@@ -27,6 +28,7 @@ from .status import (
 __all__ = [
     "BuildFailed",
     "BuildSummary",
+    "BuildsReaped",
     "EmbedSummary",
     "EmbeddingStorageError",
     "Hit",
@@ -44,6 +46,7 @@ __all__ = [
     "index_build_request",
     "index_build_run",
     "index_build_schedule_if_stale",
+    "index_builds_reap",
     "index_status",
     "pending_images",
     "product_index_statuses",

@@ -3,55 +3,33 @@
 Policy (documented in docs): a build first embeds every pending photo under the current model, so a
 finished build covers the whole catalog; then it indexes the done vectors of active products only.
 At most one build runs: a request while one is queued returns that one; a request while one only runs
-adds a single queued follow-up, enqueued when the running build ends. A build that has been "running"
-for longer than BUILD_STALE_AFTER is taken as lost (worker killed) and marked failed.
+adds a single queued follow-up, enqueued when the running build ends. Claiming, queueing, leases
+(a killed worker's build is failed and the next one runs) and the reaper: search.services.build_queue.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import shutil
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 
 from search.models import ImageEmbedding, IndexBuild
-from search.selectors import fresh_embeddings
+from shop_search.leases import Lease, LeaseLost, lease_owner
 
+from .build_queue import (
+    build_claim,
+    follow_up_enqueue,
+)
 from .embeddings import catalog_embed_pending
-from .state import current_embedder, serving_index, vectors_from_rows
+from .state import current_embedder, vectors_from_rows
 
 logger = logging.getLogger(__name__)
-
-BUILD_STALE_AFTER = timedelta(hours=6)
-# A rebuild is requested automatically when this many embeddings are newer than the serving build
-# (absolute), or more than this share of the build's vectors: small shops rebuild often, big ones
-# in batches; in between, new photos are searched exactly and are findable at once.
-REBUILD_MIN_FRESH = 500
-REBUILD_FRESH_SHARE = 0.10
-_LOCK_KEY = 0x5EA2C4  # PostgreSQL advisory lock id for build bookkeeping
 
 
 class BuildFailed(Exception):
     """The build cannot produce an index (e.g. nothing to index); the message is stored on the build."""
-
-
-def index_build_request(*, enqueue: bool = True) -> IndexBuild:
-    """Asks for a rebuild; coalesces with a queued build so at most one is waiting.
-
-    enqueue=False is for callers that run the build inline right after (the build_index command)."""
-    with transaction.atomic():
-        _lock_builds()
-        _expire_lost_builds()
-        queued = _oldest_queued()
-        if queued is not None:
-            return queued
-        build = IndexBuild.objects.create(status=IndexBuild.Status.QUEUED)
-        if enqueue and not IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).exists():
-            _enqueue(build)
-        # Otherwise the running build enqueues this follow-up when it ends.
-        return build
 
 
 def index_build_run(*, build_id: int, progress=None) -> IndexBuild | None:
@@ -60,44 +38,39 @@ def index_build_run(*, build_id: int, progress=None) -> IndexBuild | None:
     build = IndexBuild.objects.filter(pk=build_id).first()
     if build is None:
         return None
-    if not _claim(build_id):
+    owner = lease_owner()
+    if not build_claim(build_id, owner):
         build.refresh_from_db()
         return build
     build.refresh_from_db()
     try:
-        _run(build, progress)
+        with Lease(IndexBuild, build.pk, owner=owner, seconds=settings.SEARCH_LEASE_SECONDS) as lease:
+            _run(build, progress, lease)
+    except LeaseLost:
+        # Presumed dead and taken over: the build is already failed and the next one enqueued.
+        logger.warning("Index build %s lost its lease; stopped without publishing", build.pk)
+        build.refresh_from_db()
+        return build
     except Exception as exc:
         logger.exception("Index build %s failed", build.pk)
-        _finish(build, IndexBuild.Status.FAILED, error=_describe(exc))
+        _finish(build, owner, IndexBuild.Status.FAILED, error=_describe(exc))
     else:
-        _finish(build, IndexBuild.Status.SUCCEEDED)
-        _cleanup()
-    _enqueue_follow_up()
+        if _finish(build, owner, IndexBuild.Status.SUCCEEDED):
+            _cleanup()
+    build.refresh_from_db()
+    follow_up_enqueue()
     return build
 
 
-def index_build_schedule_if_stale() -> IndexBuild | None:
-    """Requests a rebuild when the serving index was built by another model (the build re-embeds the
-    whole catalog under the current one), or when many embeddings are not in the serving index yet."""
-    serving = serving_index()
-    if serving is not None and serving.fingerprint != current_embedder().fingerprint:
-        return index_build_request()  # coalesced: at most one queued build
-    fresh, indexed = _fresh_embedding_count()
-    if fresh == 0:
-        return None
-    if indexed and fresh <= REBUILD_MIN_FRESH and fresh <= indexed * REBUILD_FRESH_SHARE:
-        return None
-    return index_build_request()
-
-
-def _run(build: IndexBuild, progress) -> None:
+def _run(build: IndexBuild, progress, lease: Lease) -> None:
     from search.embedding import embedder_spec
     from search.index import index_build
 
     embedder = current_embedder()
     build.fingerprint = embedder.fingerprint
     build.save(update_fields=["fingerprint"])
-    catalog_embed_pending(progress=_build_progress(build, progress))
+    catalog_embed_pending(progress=_build_progress(build, progress, lease))
+    lease.check()
     ids, vectors, until = _indexable_vectors(embedder.fingerprint, embedder.dim)
     if not ids:
         raise BuildFailed("Nothing to index: no active product has an embedded photo.")
@@ -115,8 +88,23 @@ def _run(build: IndexBuild, progress) -> None:
         pca_dim=settings.SEARCH_PCA_DIM,
         # How to load this exact model again: the index keeps serving after a model switch.
         extra={"build_id": build.pk, "model": embedder.name, "embedder": embedder_spec(embedder)},
+        publish=False,
     )
+    # Published only while the lease holds: a worker presumed dead must not replace a newer build.
+    _publish_if_held(manifest.version, lease)
     _record_manifest(build, manifest, params, until, len(ids))
+
+
+def _publish_if_held(version: str, lease: Lease) -> None:
+    from search.index import index_publish
+    from search.index.publish import build_path
+
+    try:
+        lease.check()
+    except LeaseLost:
+        shutil.rmtree(build_path(settings.SEARCH_INDEX_DIR, version), ignore_errors=True)
+        raise
+    index_publish(settings.SEARCH_INDEX_DIR, version)
 
 
 def _indexable_vectors(fingerprint: str, dim: int):
@@ -149,8 +137,9 @@ def _manifest_params(manifest) -> dict:
     return dict(params) if isinstance(params, dict) else {}
 
 
-def _build_progress(build: IndexBuild, progress):
+def _build_progress(build: IndexBuild, progress, lease: Lease):
     def report(done: int, failed: int, total: int) -> None:
+        lease.check()  # stop embedding as soon as a renewal found the build taken over
         IndexBuild.objects.filter(pk=build.pk).update(total=total, done=done, failed=failed)
         build.total, build.done, build.failed = total, done, failed
         if progress:
@@ -159,57 +148,13 @@ def _build_progress(build: IndexBuild, progress):
     return report
 
 
-def _claim(build_id: int) -> bool:
-    """Marks the build running only if it is queued and no other build runs (atomically)."""
-    with transaction.atomic():
-        _lock_builds()
-        _expire_lost_builds()
-        if IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).exists():
-            return False
-        claimed = IndexBuild.objects.filter(pk=build_id, status=IndexBuild.Status.QUEUED).update(
-            status=IndexBuild.Status.RUNNING, started_at=timezone.now()
-        )
-        return claimed == 1
-
-
-def _lock_builds() -> None:
-    """Serialises build bookkeeping across workers. PostgreSQL: a transaction-level advisory lock.
-    SQLite: the first write in the transaction takes the database write lock (a dummy update)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-    else:
-        IndexBuild.objects.filter(pk=-1).update(status=IndexBuild.Status.QUEUED)
-
-
-def _expire_lost_builds() -> None:
-    cutoff = timezone.now() - BUILD_STALE_AFTER
-    IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING, started_at__lt=cutoff).update(
-        status=IndexBuild.Status.FAILED,
-        error="The build stopped reporting (worker lost); a new build was allowed to start.",
-        finished_at=timezone.now(),
-    )
-
-
-def _finish(build: IndexBuild, status: str, *, error: str = "") -> None:
-    build.status, build.error, build.finished_at = status, error, timezone.now()
-    build.save(update_fields=["status", "error", "finished_at"])
-
-
-def _enqueue_follow_up() -> None:
-    follow_up = _oldest_queued()
-    if follow_up is not None:
-        _enqueue(follow_up)
-
-
-def _oldest_queued() -> IndexBuild | None:
-    return IndexBuild.objects.filter(status=IndexBuild.Status.QUEUED).order_by("requested_at", "id").first()
-
-
-def _enqueue(build: IndexBuild) -> None:
-    from search.tasks import build_index
-
-    build_index.delay_on_commit(build.pk)
+def _finish(build: IndexBuild, owner: str, status: str, *, error: str = "") -> bool:
+    """Records the outcome unless the build was taken over meanwhile (False then)."""
+    finished = IndexBuild.objects.filter(pk=build.pk, status=IndexBuild.Status.RUNNING, lease_owner=owner)
+    if finished.update(status=status, error=error, finished_at=timezone.now()) == 0:
+        logger.warning("Index build %s was taken over; its outcome (%s) is not recorded", build.pk, status)
+        return False
+    return True
 
 
 def _cleanup() -> None:
@@ -220,15 +165,6 @@ def _cleanup() -> None:
     except OSError:
         # Old builds left on disk cost space, not correctness: the next build retries the clean-up.
         logger.warning("Could not remove old index builds", exc_info=True)
-
-
-def _fresh_embedding_count() -> tuple[int, int]:
-    """(embeddings not in the serving index, vectors in it) under the current model."""
-    embedder = current_embedder()
-    serving = serving_index()
-    fresh = fresh_embeddings(embedder.fingerprint, serving).count()
-    same_model = serving is not None and serving.fingerprint == embedder.fingerprint and serving.build
-    return fresh, serving.build.vectors if same_model else 0
 
 
 def _describe(exc: Exception) -> str:

@@ -87,7 +87,7 @@ def images_embed(
     summary.skipped = len(ids) - len(todo)
     _embed_images(todo, embedder, summary, progress)
     if schedule_build and summary.embedded:
-        from .builds import index_build_schedule_if_stale
+        from .build_queue import index_build_schedule_if_stale
 
         index_build_schedule_if_stale()
     return summary

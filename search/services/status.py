@@ -13,11 +13,13 @@ from search.index import IndexCorrupt
 from search.models import ImageEmbedding, IndexBuild
 from search.selectors import fresh_embeddings
 
+from .build_queue import build_lease_lapsed, build_lost_reason
 from .embeddings import ID_CHUNK, pending_images
 from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index, serving_index_health
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
 RECENT = 5  # failures listed by name in the status
+LOST_NOT_YET_REAPED = "The next clean-up marks it failed and starts the next build."
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ def index_status() -> IndexStatus:
     pending = pending_images(fingerprint).count() if fingerprint else ProductImage.objects.count()
     failures = _failures(fingerprint)
     running = IndexBuild.objects.filter(status=IndexBuild.Status.RUNNING).first()
+    lost = running is not None and build_lease_lapsed(running)
+    if lost:  # its worker is gone: say so now, before the reaper marks it failed
+        running, last_error = None, build_lost_reason(running, LOST_NOT_YET_REAPED)
+    else:
+        last_error = _last_error()
     fresh = _fresh_count(fingerprint, serving) if fingerprint else 0
     current = _build_summary(serving, fingerprint)
     return IndexStatus(
@@ -102,7 +109,7 @@ def index_status() -> IndexStatus:
         recent_failures=[_failure(row) for row in failures.select_related("image__product")[:RECENT]],
         current_build=current,
         running_build=_running_summary(running, fingerprint) if running else None,
-        last_error=_last_error(),
+        last_error=last_error,
         exact_fallback=bool(fingerprint) and (current is None or not current.fingerprint_matches),
         index_problem=serving_index_health().problem,
         state=_state(current, running, embedded, pending, fresh),

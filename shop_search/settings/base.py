@@ -222,6 +222,23 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Crash safety (docs/search_index.md, "When a worker dies"): a worker running an index build or an
+# import renews a lease every lease/4 seconds; work whose lease ran out was lost (worker killed) and is
+# failed or run again by the reapers, which Celery beat runs every REAP_EVERY_SECONDS
+# (`celery -A shop_search beat`, or `worker -B` on one machine).
+SEARCH_LEASE_SECONDS = env_int("SEARCH_LEASE_SECONDS", 120)
+CATALOG_IMPORT_LEASE_SECONDS = env_int("CATALOG_IMPORT_LEASE_SECONDS", SEARCH_LEASE_SECONDS)
+REAP_EVERY_SECONDS = env_int("REAP_EVERY_SECONDS", 60)
+for _name in ("SEARCH_LEASE_SECONDS", "CATALOG_IMPORT_LEASE_SECONDS", "REAP_EVERY_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 second")
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": task, "schedule": float(REAP_EVERY_SECONDS), "options": {"expires": REAP_EVERY_SECONDS}}
+    for name, task in [("reap-index-builds", "search.reap"), ("reap-import-jobs", "catalog.reap_imports")]
+}
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
+)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

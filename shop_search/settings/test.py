@@ -32,4 +32,8 @@ SEARCH_ALLOW_DOWNLOAD = False
 SEARCH_TORCH_HOME = str(_TMP / "torch-home")
 SEARCH_TORCH_THREADS = 2
 SEARCH_BATCH_SIZE = 8
+# A lease's heartbeat thread has its own database connection: inside a test's transaction it cannot see
+# the row it renews and would take the work for lost. Tests of leases set short ones on committed rows.
+SEARCH_LEASE_SECONDS = 3600
+CATALOG_IMPORT_LEASE_SECONDS = 3600
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"search_anon": "1000/minute"}}  # noqa: F405

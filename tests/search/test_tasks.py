@@ -1,9 +1,6 @@
 """Celery tasks: eager runs in the normal suite, plus one run on a real worker with Redis + PostgreSQL."""
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +12,13 @@ from search.models import ImageEmbedding, IndexBuild
 from search.services import embeddings as embeddings_module
 from search.services import index_build_request
 from search.tasks import build_index, embed_image, embed_images
-from tests.conftest import require_service
+from tests.real_worker import (
+    real_broker,  # noqa: F401 (fixture)
+    start_worker,
+    stop_worker,
+    wait_for,
+    worker_env,
+)
 from tests.search.shop_helpers import (
     add_product,
     search_photo,
@@ -23,9 +26,6 @@ from tests.search.shop_helpers import (
 )
 
 # ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
-
-REPO = Path(__file__).resolve().parents[2]
-WORKER_TIMEOUT = 120  # seconds for the worker to load the model, embed 3 photos and build
 
 
 @pytest.mark.django_db
@@ -121,85 +121,20 @@ def test_two_workers_never_build_at_once(shop, monkeypatch):
 # --- a real worker ---------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}"
-
-
-def _worker_env(settings, redis_url: str, tmp_path: Path) -> dict[str, str]:
-    """The worker uses the production settings module pointed at the test's database, broker and files."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="shop_search.settings.base",
-        SECRET_KEY="worker-test-secret",
-        DATABASE_URL=_database_url(),
-        CELERY_BROKER_URL=redis_url,
-        SHOP_SEARCH_VAR_DIR=str(tmp_path / "var"),
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        SEARCH_INDEX_DIR=str(settings.SEARCH_INDEX_DIR),
-        # The same model as this test process (offline fallback): same fingerprint.
-        SEARCH_BACKBONE=settings.SEARCH_BACKBONE,
-        SEARCH_ALLOW_DOWNLOAD="0",
-        TORCH_HOME=settings.SEARCH_TORCH_HOME,
-        SEARCH_TORCH_THREADS="1",
-        SEARCH_BATCH_SIZE=str(settings.SEARCH_BATCH_SIZE),
-    )
-    return env
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "celery", "-A", "shop_search", "worker", "--pool=solo", "-c", "1"]
-    command += ["--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _stop_worker(worker: subprocess.Popen) -> None:
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=5)
-
-
-def _wait_for(check, worker: subprocess.Popen, log: Path, what: str):
-    deadline = time.monotonic() + WORKER_TIMEOUT
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        assert worker.poll() is None, f"worker exited early:\n{log.read_text()[-3000:]}"
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, tmp_path):
-    redis_url = require_service("TEST_REDIS_URL")
-    if connection.vendor != "postgresql":
-        pytest.skip("needs a database the worker process can share: run via `make test-postgres`")
-    from shop_search.celery import app
-
-    previous = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
-    app.conf.update(task_always_eager=False, broker_url=redis_url)  # enqueue for real, to Redis
+def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, tmp_path, real_broker):
     log = tmp_path / "worker.log"
-    worker = _start_worker(_worker_env(settings, redis_url, tmp_path), log)
+    worker = start_worker(worker_env(settings, real_broker, tmp_path), log)
     try:
         products = [
             add_product(sku, photo_bytes(name))
             for sku, name in [("cup", "cup.webp"), ("pan", "pan.webp"), ("chair", "chair.webp")]
         ]
         done = ImageEmbedding.objects.filter(status="done")
-        _wait_for(lambda: done.count() == 3, worker, log, "the worker to embed 3 photos")
+        wait_for(lambda: done.count() == 3, worker, log, "the worker to embed 3 photos")
         build = index_build_request()
-        _wait_for(
+        wait_for(
             lambda: IndexBuild.objects.filter(pk=build.pk, status__in=["succeeded", "failed"]).first(),
             worker,
             log,
@@ -209,14 +144,13 @@ def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, t
         assert build.status == "succeeded", build.error
         assert "search.build_index" in log.read_text()  # the worker did it, not this process
         assert build.vectors == 3
-        _wait_for(
+        wait_for(
             lambda: not IndexBuild.objects.filter(status__in=["queued", "running"]).exists(),
             worker,
             log,
             "follow-up builds to finish",
         )
     finally:
-        _stop_worker(worker)
-        app.conf.update(previous)
+        stop_worker(worker)
     hits = search_photo(photo_bytes("pan.webp"), k=3)
     assert hits[0].product == products[1] and hits[0].score == pytest.approx(1.0, abs=1e-3)

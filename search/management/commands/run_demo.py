@@ -1,4 +1,4 @@
-"""Run the demo: one Celery worker and the development web server, stopped together.
+"""Run the demo: one Celery worker (Celery beat embedded) and the dev web server, stopped together.
 
 Each child runs in its own process group so that Ctrl-C (or SIGTERM) stops the whole tree of each:
 the worker gets a warm shutdown, the web server a TERM, then anything left after a grace period is
@@ -25,7 +25,7 @@ class StopRequested(Exception):
 
 
 class Command(BaseCommand):
-    help = "Start a Celery worker and the web server for the demo; Ctrl-C stops both."
+    help = "Start a Celery worker (with beat) and the web server for the demo; Ctrl-C stops both."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -84,6 +84,8 @@ def _raise_stop(signum, frame):
 
 def _worker_command() -> list[str]:
     # solo pool: one task at a time in the worker process itself; the model is loaded once.
+    # --beat: the periodic reapers that heal builds and imports of a killed worker (one machine only;
+    # production runs one separate `celery beat`).
     return [
         sys.executable,
         "-m",
@@ -94,6 +96,7 @@ def _worker_command() -> list[str]:
         "--pool=solo",
         "-c",
         "1",
+        "--beat",
         "-l",
         "info",
     ]
