@@ -22,6 +22,7 @@ import pytest
 
 # The headless Chromium fixtures of the browser tests, for the one browser check here.
 from tests.browser.conftest import browser, browser_javascript, screenshot  # noqa: F401
+from tests.test_demo import processes_mentioning
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATIC_SOURCES = BASE_DIR / "static"
@@ -208,6 +209,38 @@ def test_gunicorn_serves_product_media_but_not_private_media_or_paths_outside(gu
         status, _, body = fetch(gunicorn_site.url + hidden)
         assert status == 404, hidden
         assert b"shopper" not in body and b"outside the media folder" not in body
+
+
+def test_make_serve_runs_gunicorn_under_run_demo_and_ctrl_c_stops_it(gunicorn_site):
+    """`make serve` ends in `run_demo --server gunicorn`: the same supervisor as the demo."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_demo", "--server", "gunicorn", "--no-worker", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=site_env(gunicorn_site.var_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "shop_search is running at" in line:
+                break
+        status, headers, _ = fetch(f"http://127.0.0.1:{port}/")
+        assert status == 200 and headers["server"].startswith("gunicorn"), "".join(lines)
+        assert len(processes_mentioning(f"127.0.0.1:{port}")) >= 3  # master and 2 workers
+
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 0, output
+    assert "Stopped." in output
+    assert processes_mentioning(f"127.0.0.1:{port}") == []
 
 
 @pytest.mark.browser
