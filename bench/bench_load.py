@@ -62,6 +62,7 @@ class Level:
     samples: list[Sample] = field(default_factory=list)
     swap: str = ""
     versions: list[tuple[float, str]] = field(default_factory=list)
+    server_cpu: float = float("nan")  # CPU seconds the gunicorn processes used during the level
 
 
 # --- the site -----------------------------------------------------------------------------------
@@ -228,7 +229,26 @@ def swap_index(env: dict[str, str] | None, level: Level, t0: float, delay: float
         )
 
 
-def run_level(url: str, photos, clients: int, seconds: float, env, swap: bool) -> Level:
+def server_cpu_seconds(master: subprocess.Popen | None) -> float:
+    """CPU time (user + system) of the gunicorn master and its workers. On a shared machine this,
+    per search, is the figure that other people's load does not change much; wall-clock ones it does."""
+    if master is None:
+        return float("nan")
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if master.pid in (pid, ppid):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def run_level(url: str, photos, clients: int, seconds: float, env, swap: bool, server=None) -> Level:
+    cpu_before = server_cpu_seconds(server)
     t0 = time.monotonic()
     level = Level(clients=clients, seconds=seconds, until=t0 + seconds)
     threads = [threading.Thread(target=client, args=(url, photos, i, level, t0)) for i in range(clients)]
@@ -240,6 +260,7 @@ def run_level(url: str, photos, clients: int, seconds: float, env, swap: bool) -
     for thread in threads:
         thread.join()
     level.seconds = level.until - t0  # longer when the swap ended late
+    level.server_cpu = server_cpu_seconds(server) - cpu_before
     return level
 
 
@@ -260,12 +281,14 @@ def report(level: Level) -> dict:
         "p50": percentile(ms, 0.50),
         "p99": percentile(ms, 0.99),
         "max": max(ms, default=float("nan")),
+        "cpu_ms": 1000 * level.server_cpu / max(1, len(level.samples)),
         "swap_failed": "FAILED" in level.swap,
         **outcome,
     }
     print(
-        f"{row['clients']:>7} | {row['searches']:>8} | {row['per_s']:>10.1f} | {row['p50']:>7.0f} | "
-        f"{row['p99']:>7.0f} | {row['max']:>7.0f} | {row['error']:>6} | {row['failed']:>6}",
+        f"{row['clients']:>7} | {row['searches']:>8} | {row['per_s']:>10.1f} | {row['p50']:>6.0f} | "
+        f"{row['p99']:>6.0f} | {row['max']:>6.0f} | {row['error']:>6} | {row['failed']:>6} | "
+        f"{row['cpu_ms']:>20.0f}",
         flush=True,
     )
     print(f"        swap: {level.swap or 'none'}")
@@ -345,8 +368,13 @@ def main() -> None:
                 flush=True,
             )
             warm_up(url, photos, args.workers)
-            print("clients | searches | searches/s | p50 ms | p99 ms | max ms | errors | failed")
-            rows = [report(run_level(url, photos, n, args.seconds, env, not args.no_swap)) for n in levels]
+            print(
+                "clients | searches | searches/s | p50 ms | p99 ms | max ms | errors | failed "
+                "| server CPU ms/search"
+            )
+            rows = [
+                report(run_level(url, photos, n, args.seconds, env, not args.no_swap, server)) for n in levels
+            ]
         finally:
             if server is not None:
                 stop_gunicorn(server)
