@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
 
-.PHONY: venv demo test test-postgres lint format bench clean
+.PHONY: venv demo serve test test-postgres lint format bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,25 @@ demo: venv
 	DJANGO_DEBUG=1 $(MANAGE) migrate --no-input
 	DJANGO_DEBUG=1 $(MANAGE) load_demo
 	DJANGO_DEBUG=1 $(MANAGE) run_demo
+
+## The production shape on this machine: gunicorn (gunicorn.conf.py) with DJANGO_DEBUG=0, static files
+## hashed and compressed by collectstatic and served by WhiteNoise, media by Django, and a Celery worker.
+## `make serve HOST=0.0.0.0 PORT=8001`. SECRET_KEY: yours if set, else one generated once into
+## var/secret_key (local use only: production sets its own). Secure cookies are off unless you set
+## SESSION_COOKIE_SECURE=1 CSRF_COOKIE_SECURE=1, because this serves plain http (behind TLS: set both).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SERVE_VAR := $${SHOP_SEARCH_VAR_DIR:-var}
+serve: venv
+	@mkdir -p "$(SERVE_VAR)"
+	@test -n "$$SECRET_KEY" || test -s "$(SERVE_VAR)/secret_key" || \
+		(umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > "$(SERVE_VAR)/secret_key")
+	export DJANGO_DEBUG=0 SECRET_KEY="$${SECRET_KEY:-$$(cat "$(SERVE_VAR)/secret_key")}" \
+		ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),127.0.0.1,localhost}" \
+		SESSION_COOKIE_SECURE="$${SESSION_COOKIE_SECURE:-0}" CSRF_COOKIE_SECURE="$${CSRF_COOKIE_SECURE:-0}" && \
+	$(MANAGE) migrate --no-input && \
+	$(MANAGE) collectstatic --no-input -v 0 && \
+	exec $(MANAGE) run_demo --server gunicorn --host "$(HOST)" --port "$(PORT)"
 
 ## Run the whole test suite. With TEST_DATABASE_URL / TEST_REDIS_URL set (as .ci/run does), the
 ## catalog and task tests run a second time on real PostgreSQL and Redis.

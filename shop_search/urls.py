@@ -1,9 +1,11 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from shop_search.media import media_urlpatterns
+
 urlpatterns = [
+    # Uploaded photos and thumbnails (SERVE_MEDIA); static files are WhiteNoise's, in the middleware.
+    *media_urlpatterns(),
     path("admin/", admin.site.urls),
     path("api/v1/", include("search.api.urls")),
     path("", include("search.urls")),
@@ -14,6 +16,3 @@ handler400 = "search.api.exceptions.bad_request"
 handler403 = "search.api.exceptions.permission_denied"
 handler404 = "search.api.exceptions.not_found"
 handler500 = "search.api.exceptions.server_error"
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

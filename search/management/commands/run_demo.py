@@ -1,4 +1,7 @@
-"""Run the demo: one Celery worker (Celery beat embedded) and the dev web server, stopped together.
+"""Run the demo: one Celery worker (Celery beat embedded) and a web server, stopped together.
+
+The web server is Django's development server (`make demo`), or with --server gunicorn the production
+shape (`make serve`: gunicorn.conf.py, static files from WhiteNoise, DJANGO_DEBUG off).
 
 Each child runs in its own process group so that Ctrl-C (or SIGTERM) stops the whole tree of each:
 the worker gets a warm shutdown, the web server a TERM, then anything left after a grace period is
@@ -31,10 +34,18 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-worker", action="store_true", help="Start only the web server.")
+        parser.add_argument(
+            "--server",
+            choices=["runserver", "gunicorn"],
+            default="runserver",
+            help="runserver (development) or gunicorn (production shape, after collectstatic).",
+        )
 
-    def handle(self, *args, host: str, port: int, no_worker: bool, **options):
-        if not settings.DEBUG:
-            self.stderr.write("DJANGO_DEBUG is off: the dev server will not serve static files and media.")
+    def handle(self, *args, host: str, port: int, no_worker: bool, server: str = "runserver", **options):
+        if server == "runserver" and not settings.DEBUG:
+            self.stderr.write(
+                "DJANGO_DEBUG is off: static files need collectstatic first (make serve does both)."
+            )
         if _port_in_use(host, port):
             raise CommandError(f"{host}:{port} is already in use: stop what runs there or pass --port.")
         children: dict[str, subprocess.Popen] = {}
@@ -42,7 +53,7 @@ class Command(BaseCommand):
         try:
             if not no_worker:
                 children["celery worker"] = _start(_worker_command())
-            children["web server"] = _start(_web_command(host, port))
+            children["web server"] = _start(_web_command(host, port, server))
             self._wait_until_up(host, port, children)
             self.stdout.write(
                 self.style.SUCCESS(
@@ -102,7 +113,10 @@ def _worker_command() -> list[str]:
     ]
 
 
-def _web_command(host: str, port: int) -> list[str]:
+def _web_command(host: str, port: int, server: str = "runserver") -> list[str]:
+    if server == "gunicorn":
+        config = Path(settings.BASE_DIR) / "gunicorn.conf.py"
+        return [sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"{host}:{port}"]
     manage = Path(settings.BASE_DIR) / "manage.py"
     return [sys.executable, str(manage), "runserver", f"{host}:{port}", "--noreload"]
 
