@@ -1,7 +1,8 @@
 """Shopper pages: "shop by photo" at / and the product page.
 
 The page works without JavaScript: the form posts here and results are rendered on the server. With
-JavaScript, static/js/shop.js calls the JSON API instead and keeps the search in the page URL.
+JavaScript, static/js/shop/ (ES modules, entry main.js) calls the JSON API instead and keeps the
+search in the page URL.
 """
 
 from dataclasses import dataclass

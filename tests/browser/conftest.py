@@ -1,6 +1,7 @@
 """Headless Chromium for browser tests (Debian's chromium + chromedriver), shared by every browser test.
 
-`browser` is a Selenium WebDriver (Chromium missing: skip locally, fail in CI);
+`browser` is a Selenium WebDriver (Chromium missing: skip locally, fail in CI); a test whose pages log
+a script error, a console.error or a failed load (see `page_errors`) fails at teardown;
 `screenshot(name)` saves test-artifacts/<test>-<name>.png;
 `serve_media` makes the live server serve uploaded photos (the site leaves that to the web server).
 """
@@ -27,6 +28,25 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
     "--window-size=1280,900",
 ]
+
+
+# What Chromium logs at SEVERE that is no fault of a page: the site has no favicon, and a search the
+# API refuses (a 4xx, which the page shows as its error message) is logged as a failed resource.
+EXPECTED_BROWSER_ERRORS = re.compile(
+    r"/favicon\.ico - "
+    r"|/api/v1/search/ - Failed to load resource: the server responded with a status of 4\d\d "
+)
+
+
+def page_errors(driver) -> list[str]:
+    """SEVERE entries of the browser log since it was last read: script errors, console.error, and
+    resources that failed to load (a missing static file or module import shows up here), minus
+    EXPECTED_BROWSER_ERRORS. Needs the goog:loggingPrefs capability `browser` sets."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and not EXPECTED_BROWSER_ERRORS.search(entry["message"])
+    ]
 
 
 def _require_chromium() -> None:
@@ -58,12 +78,18 @@ def browser(tmp_path: Path, browser_javascript: bool) -> Iterator["webdriver.Chr
         options.add_argument(arg)
     # A fresh profile per test: no cache, cookies or crash-restore prompts from an earlier run.
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    # Keeps the page's console and failed loads for page_errors() (checked after every test).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     if not browser_javascript:
         options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
     try:
         yield driver
+        # After the test, so a script error anywhere in it fails it (as an error at teardown).
+        problems = page_errors(driver)
+        if problems:
+            pytest.fail("the browser logged errors:\n" + "\n".join(problems))
     finally:
         driver.quit()
 

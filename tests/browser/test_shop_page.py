@@ -155,6 +155,35 @@ def test_product_page_from_a_result_card(shop_page, screenshot, photo_path):
     screenshot("product")
 
 
+def test_page_checks_the_photo_and_resets_the_crop_without_searching(
+    browser, live_server, settings, photo_path
+):
+    # What the page decides alone, before any search: no photo, a photo over the limit, the crop's reset.
+    settings.SEARCH_QUERY_MAX_BYTES = 20_000
+    browser.get(f"{live_server.url}/")
+    browser.find_element(By.ID, "search-button").click()
+    error = wait(browser).until(EC.visibility_of_element_located((By.ID, "search-error")))
+    assert error.text == "Choose a photo or enter an image URL to search with."
+
+    browser.find_element(By.ID, "id_image").send_keys(str(photo_path("box_in_scene.png")))  # 122 KB
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "search-error"), "photos can be at most"))
+    assert not browser.find_element(By.ID, "preview").is_displayed()
+
+    choose_photo(browser, photo_path("cup.webp"))  # 16 KB
+    assert not error.is_displayed()
+    box = browser.find_element(By.ID, "crop-box")
+    browser.execute_script("arguments[0].focus()", box)
+    keys = ActionChains(browser).key_down(Keys.SHIFT)
+    for _ in range(5):
+        keys.send_keys(Keys.ARROW_LEFT)
+    keys.key_up(Keys.SHIFT).perform()
+    crop = browser.find_element(By.ID, "id_crop")
+    wait(browser).until(lambda b: crop.get_attribute("value") == "0,0,0.9,1")
+    browser.find_element(By.ID, "crop-reset").click()
+    assert crop.get_attribute("value") == ""
+    assert browser.find_element(By.ID, "crop-readout").text == "Searching the whole photo."
+
+
 DISPATCH_PHOTO = """
 const [url, kind, done] = arguments;
 fetch(url).then(r => r.blob()).then(blob => {

@@ -1,0 +1,72 @@
+/* Search results: the section #results, the cards in #result-grid (cloned from #card-template, the
+   same markup as the server's search/_card.html), the count #results-count, the empty state
+   #empty-state and the API's warnings in #search-warnings.
+   Hook for more rows from the same answer (e.g. "Other things in your photo"): onRender(fn) runs
+   fn(data, section) after each render; card(result) builds a card for such a row. */
+
+function clampScore(score) {
+  return Math.min(1, Math.max(0, Number(score) || 0));
+}
+
+function warningText(warning) {
+  return typeof warning === "string" ? warning : warning.detail || warning.message || "";
+}
+
+export function createResults() {
+  const $ = (id) => document.getElementById(id);
+  const section = $("results");
+  const grid = $("result-grid");
+  const count = $("results-count");
+  const empty = $("empty-state");
+  const template = $("card-template");
+  const warnings = $("search-warnings");
+  const renderers = [];
+
+  /** One result of the API ({product, score}) as a card. */
+  function card(result) {
+    const product = result.product;
+    const node = template.content.firstElementChild.cloneNode(true);
+    node.querySelector(".card__link").href = product.url;
+    node.querySelector("img").src = product.thumbnail_url || "";
+    node.querySelector(".card__name").textContent = product.name;
+    node.querySelector(".card__price").textContent = product.price + " " + product.currency;
+    node.querySelector(".card__category").textContent = product.category ? product.category.name : "Uncategorised";
+    node.querySelector(".card__score").textContent = Math.round(clampScore(result.score) * 100) + "% match";
+    return node;
+  }
+
+  function renderWarnings(list) {
+    warnings.textContent = "";
+    if (document.querySelector(".notices")) {
+      return; // the API warns about the model, which the page's banner already explains
+    }
+    list.forEach((warning) => {
+      const p = document.createElement("p");
+      p.className = "notice notice--info";
+      p.textContent = warningText(warning);
+      warnings.appendChild(p);
+    });
+  }
+
+  return {
+    card,
+    /** Shows the API's answer; returns the sentence for the status line. */
+    render(data) {
+      const found = (data && data.results) || [];
+      grid.replaceChildren(...found.map(card));
+      const label = found.length + " product" + (found.length === 1 ? "" : "s");
+      count.textContent = label;
+      empty.hidden = found.length > 0;
+      section.hidden = false;
+      renderWarnings((data && data.warnings) || []);
+      renderers.forEach((renderer) => renderer(data, section));
+      return found.length ? "Found " + label + "." : "No matching products.";
+    },
+    hide() {
+      section.hidden = true;
+    },
+    onRender(renderer) {
+      renderers.push(renderer);
+    },
+  };
+}
