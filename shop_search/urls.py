@@ -7,7 +7,7 @@ urlpatterns = [
     # Uploaded photos and thumbnails (SERVE_MEDIA); static files are WhiteNoise's, in the middleware.
     *media_urlpatterns(),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("search.api.urls")),
+    path("api/v1/", include("shop_search.api_urls")),
     path("", include("search.urls")),
 ]
 

@@ -1,7 +1,7 @@
 """The JSON API's search side: search by photo, similar products, categories, index status.
 
 Views parse and format; catalog selectors and search services do the work. Products (public reads,
-token-only writes) are in search.api.products.
+writes with the model permission) and categories are in catalog.api.products.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.selectors import category_list
+from catalog.api.openapi import errors
+from catalog.api.parsers import SafeJSONParser
+from catalog.api.products import active_product, validated, without_blanks
 from search.api import serializers as s
-from search.api.openapi import errors
-from search.api.parsers import SafeJSONParser
-from search.api.products import active_product, validated, without_blanks
 from search.api.throttling import SearchAnonThrottle
 from search.public_text import shown_to, without_server_paths
 from search.services import PhotoSource, SearchFilters, index_status, photo_search, similar_products
@@ -114,14 +113,6 @@ class SimilarProductsView(APIView):
             "warnings": model_warnings(result.model),
         }
         return Response(s.SimilarOutputSerializer(body, context={"request": request}).data)
-
-
-class CategoryListView(APIView):
-    """GET /api/v1/categories/: every category with its count of active products."""
-
-    @extend_schema(operation_id="categories_list", responses={200: s.CategoryOutputSerializer(many=True)})
-    def get(self, request: Request) -> Response:
-        return Response(s.CategoryOutputSerializer(category_list(), many=True).data)
 
 
 class IndexStatusView(APIView):

@@ -15,14 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
+from catalog.api.serializers import ProductFilterInputSerializer
 from catalog.models import Category
-from search.api.serializers import (
-    K_MAX,
-    CropField,
-    ProductFilterInputSerializer,
-    SearchOptionsInputSerializer,
-    SimilarInputSerializer,
-)
+from search.api.serializers import K_MAX, CropField, SearchOptionsInputSerializer, SimilarInputSerializer
 from search.fetch import UrlFetchError, VettedUrl, vet_url
 from search.fetch.addresses import _is_public
 from search.uploads import QueryImageError, decode_base64_image, parse_crop

@@ -1,10 +1,13 @@
-"""/api/v1/: the JSON API, its OpenAPI schema and offline interactive docs."""
+"""/api/v1/: the JSON API (the catalog's products and categories, search's search, similar products
+and index status), its OpenAPI schema and offline interactive docs. Assembled here, in the project,
+because it spans both apps."""
 
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from search.api import exceptions, products, views
-from search.api.openapi import ApiDocsView, ApiRedocView
+from catalog.api import products
+from catalog.api.openapi import ApiDocsView, ApiRedocView
+from search.api import exceptions, views
 
 app_name = "api"
 urlpatterns = [
@@ -18,7 +21,7 @@ urlpatterns = [
         products.ProductImageDetailView.as_view(),
         name="product-image-detail",
     ),
-    path("categories/", views.CategoryListView.as_view(), name="category-list"),
+    path("categories/", products.CategoryListView.as_view(), name="category-list"),
     path("index/status/", views.IndexStatusView.as_view(), name="index-status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),

@@ -1,9 +1,9 @@
-"""Products in the JSON API: public reads, and writes for integrations (token required).
+"""Products in the JSON API: public reads, and writes for integrations (a token with the model permission).
 
 Writes call the same catalog services as the admin (product_create/update/delete,
 product_image_create/delete), so photos are validated, screened and embedded the same way.
 Reads are public; writes need the model permission (add/change/delete) of each view's `queryset`
-model, for tokens and sessions alike (search.api.permissions.CatalogWritePermission).
+model, for tokens and sessions alike (catalog.api.permissions.CatalogWritePermission).
 """
 
 from __future__ import annotations
@@ -16,22 +16,24 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
+from catalog.api import serializers as s
+from catalog.api.openapi import errors
+from catalog.api.pagination import ProductPagination
+from catalog.api.parsers import SafeJSONParser
 from catalog.models import Product, ProductImage
-from catalog.selectors import product_get, product_list
+from catalog.selectors import category_list, product_get, product_list
 from catalog.services.images import product_image_create, product_image_delete
 from catalog.services.products import product_create, product_delete, product_update
-from search.api import serializers as s
-from search.api.openapi import errors
-from search.api.pagination import ProductPagination
-from search.api.parsers import SafeJSONParser
-from search.uploads import check_content_length
 
+# Room for the multipart boundary, headers and the small form fields next to the photo.
+FORM_OVERHEAD_BYTES = 64 * 1024
 PRODUCT_FILTERS = [
     OpenApiParameter("category", str, description="Category slug (its subcategories included)."),
     OpenApiParameter("min_price", OpenApiTypes.DECIMAL),
@@ -71,6 +73,21 @@ def any_product(pk: int) -> Product:
 def detail_response(request: Request, product: Product, code: int = status.HTTP_200_OK) -> Response:
     product = product_get(pk=product.pk, active=None)  # fresh, with photos prefetched
     return Response(s.ProductDetailOutputSerializer(product, context={"request": request}).data, status=code)
+
+
+class PhotoTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+def _refuse_oversized_body(request: Request, *, max_bytes: int) -> None:
+    """A photo upload whose declared body is over the photo limit is refused before it is read."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError as exc:
+        raise ParseError("The Content-Length header is not a number.") from exc
+    if length > max_bytes + FORM_OVERHEAD_BYTES:
+        raise PhotoTooLarge(f"The photo is too large: the limit is {max_bytes // 1024} KB.")
 
 
 class ProductListView(generics.GenericAPIView):
@@ -156,7 +173,7 @@ class ProductImageListView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         # Checked before the body is parsed: a huge upload is refused without being stored.
-        check_content_length(request.META, max_bytes=settings.CATALOG_IMAGE_MAX_BYTES)
+        _refuse_oversized_body(request, max_bytes=settings.CATALOG_IMAGE_MAX_BYTES)
         product = any_product(pk)
         attrs = validated(s.ProductImageUploadInputSerializer, request.data)
         upload = attrs["image"]
@@ -181,3 +198,11 @@ class ProductImageDetailView(APIView):
         image = get_object_or_404(ProductImage, pk=image_id, product_id=pk)
         product_image_delete(image=image)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CategoryListView(APIView):
+    """GET /api/v1/categories/: every category with its count of active products."""
+
+    @extend_schema(operation_id="categories_list", responses={200: s.CategoryOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(s.CategoryOutputSerializer(category_list(), many=True).data)

@@ -4,7 +4,7 @@ shape) and the interactive docs pages."""
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from search.api.serializers import ErrorOutputSerializer
+from catalog.api.serializers import ErrorOutputSerializer
 
 ERRORS = {
     400: OpenApiResponse(ErrorOutputSerializer, description="Invalid input or an unusable photo."),
