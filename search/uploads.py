@@ -145,11 +145,15 @@ def _too_many_pixels(max_pixels: int) -> QueryImageError:
     )
 
 
-def decode_query_image(data: bytes, *, max_pixels: int | None = None, crop: object = None) -> Image.Image:
+def decode_query_image(
+    data: bytes, *, max_pixels: int | None = None, crop: object = None, detail_size: int | None = None
+) -> Image.Image:
     """Decode a query photo to an RGB PIL image, or raise QueryImageError saying what is wrong.
 
     Without a crop the photo is decoded exactly as catalog photos are (large JPEGs in draft mode), so
     the very same photo scores 1.0; with a crop the full resolution is kept for the cropped region.
+    ``detail_size`` decodes at least that many pixels on the shorter side (finding objects and
+    cropping them needs detail a whole-photo embedding does not).
     """
     max_pixels = max_pixels or settings.SEARCH_QUERY_MAX_PIXELS
     if not data:
@@ -159,7 +163,7 @@ def decode_query_image(data: bytes, *, max_pixels: int | None = None, crop: obje
     _open_header(data, max_pixels)
     _refuse_polyglot(data)
     try:
-        draft = None if crop else settings.SEARCH_RESIZE
+        draft = None if crop else (detail_size or settings.SEARCH_RESIZE)
         return load_image(data, max_pixels=max_pixels, formats=QUERY_IMAGE_FORMATS, draft_size=draft)
     except ImageTooLarge as exc:
         raise _too_many_pixels(max_pixels) from exc

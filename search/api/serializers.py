@@ -55,6 +55,16 @@ class CropObjectField(CropField):
 
 class SearchOptionsInputSerializer(CatalogFilterInputSerializer):
     k = serializers.IntegerField(min_value=1, max_value=K_MAX, default=K_DEFAULT)
+    objects = serializers.BooleanField(
+        default=True,
+        help_text="Find the things in the photo and search each (not with a crop); false: one fast answer.",
+    )
+    object_k = serializers.IntegerField(
+        min_value=1,
+        max_value=K_MAX,
+        required=False,
+        help_text="Hits per object (default SEARCH_OBJECT_RESULTS).",
+    )
 
 
 class SearchUploadInputSerializer(SearchOptionsInputSerializer):
@@ -102,8 +112,31 @@ class ModelInfoOutputSerializer(serializers.Serializer):
     weights_source = serializers.CharField()
 
 
+class BoxOutputSerializer(serializers.Serializer):
+    """A box in fractions of the photo, the same shape a `crop` takes."""
+
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+    w = serializers.FloatField()
+    h = serializers.FloatField()
+
+
+class ObjectOutputSerializer(serializers.Serializer):
+    box = serializers.SerializerMethodField()
+    score = serializers.FloatField(help_text="0..1: how clearly one thing stands out there.")
+    results = SearchHitOutputSerializer(many=True, source="hits")
+
+    @extend_schema_field(BoxOutputSerializer)
+    def get_box(self, match) -> dict[str, float]:
+        return dict(zip("xywh", match.box, strict=True))
+
+
 class SearchResultOutputSerializer(serializers.Serializer):
     results = SearchHitOutputSerializer(many=True)
+    objects = ObjectOutputSerializer(
+        many=True,
+        help_text="Things found in the photo, best first, each with its top hits (none with a crop).",
+    )
     model = ModelInfoOutputSerializer()
     timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
     warnings = serializers.ListField(child=serializers.CharField())

@@ -73,9 +73,17 @@ class SearchView(APIView):
         filters = SearchFilters(
             category=attrs.get("category"), min_price=attrs.get("min_price"), max_price=attrs.get("max_price")
         )
-        result = photo_search(source, crop=attrs.get("crop"), filters=filters, k=attrs["k"])
+        result = photo_search(
+            source,
+            crop=attrs.get("crop"),
+            filters=filters,
+            k=attrs["k"],
+            objects=attrs["objects"],
+            object_k=attrs.get("object_k"),
+        )
         body = {
             "results": result.hits,
+            "objects": result.objects,
             "model": model_info(result.model),
             "timings": {name: round(ms, 2) for name, ms in result.timings.items()},
             "warnings": model_warnings(result.model),

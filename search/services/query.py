@@ -1,46 +1,31 @@
-"""Finding products that look like a photo.
+"""Finding products that look like a photo: the one query service (photo_search) and similar products.
 
-Candidates come from two places: the published index (only when its model fingerprint equals the
-current model's: vectors of two models are never compared) and an exact search over "fresh"
-embeddings the index does not hold yet (embedded or re-activated after the build). Without a usable
-index every done embedding of the current model is searched exactly. Product rows are then loaded in
-one query, so deleted or deactivated products disappear at once, without a rebuild.
+Reading, decoding and keeping the query photo, finding the things in it, embedding: here. Ranking the
+catalog for the query vectors: search.services.ranking.
 """
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
+from PIL import Image
 
-from catalog.models import Category, Product, ProductImage
+from catalog.models import Category, Product
 from catalog.selectors import category_descendant_ids
 from search.embedding import crop_fraction
 from search.fetch import fetch_image_url
-from search.index import IndexCorrupt
 from search.models import ImageEmbedding
 from search.query_photos import query_photo_keep
-from search.selectors import fresh_embeddings
 from search.uploads import Crop, QueryImageError, decode_base64_image, decode_query_image, read_upload
 
-from .embeddings import ID_CHUNK
-from .state import ServingIndex, query_embedder, serving_index, vectors_from_rows
-
-MIN_CANDIDATES = 32
-GROWTH = 4  # candidate pool multiplier when filters drop too many
-
-
-@dataclass(frozen=True)
-class Hit:
-    product: Product
-    image: ProductImage  # the product's photo that matched best
-    score: float  # cosine similarity clipped to [0, 1]; 1 = the same picture
+from .ranking import Filters, Hit, Ranker, timed
+from .state import query_embedder, serving_index, vectors_from_rows
 
 
 @dataclass(frozen=True)
@@ -61,49 +46,120 @@ class SearchFilters:
 
 
 @dataclass(frozen=True)
-class SearchResult:
+class ObjectMatch:
+    """One thing found in the shopper's photo: where (fractions of the photo), how sure, what matches."""
+
+    box: tuple[float, float, float, float]  # x, y, w, h
+    score: float  # 0..1: how clearly the model sees one thing there
     hits: list[Hit]
-    model: Any  # the Embedder that embedded the query: the one whose vectors were searched
-    timings: dict[str, float]  # milliseconds: read, validate, model, index, db, total
 
 
 @dataclass(frozen=True)
-class _Filters:
-    category_ids: frozenset[int] | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    exclude_product_id: int | None = None
+class SearchResult:
+    hits: list[Hit]
+    model: Any  # the Embedder that embedded the query: the one whose vectors were searched
+    timings: dict[str, float]  # milliseconds: read, validate, (objects,) model, index, db, total
+    objects: list[ObjectMatch] = field(default_factory=list)  # best first; empty with a crop or objects off
 
 
 def photo_search(
-    source: PhotoSource, *, crop: Crop | None = None, filters: SearchFilters | None = None, k: int = 12
+    source: PhotoSource,
+    *,
+    crop: Crop | None = None,
+    filters: SearchFilters | None = None,
+    k: int = 12,
+    objects: bool = True,
+    object_k: int | None = None,
 ) -> SearchResult:
     """Top k products (one hit each, with its best photo) that look like the photo: the one search by
     photo that the API, the shopper page and the admin all run.
+
+    Without a crop (and with ``objects``) the things in the photo are found first (search.embedding.
+    objects): each is cropped from the detailed photo and embedded in one batch with the whole photo,
+    products are ranked by their best evidence over the whole photo and the objects, and each object
+    gets its own top ``object_k`` hits. An explicit crop searches just that region, as drawn.
 
     Raises QueryImageError / UrlFetchError (a ValueError with a stable code and a message for people)
     for a photo that cannot be used, and SearchUnavailable when no model can be loaded.
     """
     filters = filters or SearchFilters()
+    find = objects and crop is None and settings.SEARCH_MAX_OBJECTS > 0
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with _timed(timings, "read"):
+    with timed(timings, "read"):
         data = _read(source)
-    with _timed(timings, "validate"):
+    with timed(timings, "validate"):
         picture = decode_query_image(data, crop=crop)
+        detailed = _detailed(data, picture) if find else None
     query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
     if crop:
         picture = crop_fraction(picture, crop)
     serving = serving_index()
     embedder = query_embedder(serving)
-    with _timed(timings, "model"):
-        vector = np.asarray(embedder.embed_one(picture), dtype=np.float32)
-    wanted = _Filters(
+    limits = Filters(
         _category_ids(filters.category), _decimal(filters.min_price), _decimal(filters.max_price)
     )
-    hits = _search(vector[None, :], embedder.fingerprint, serving, k=k, filters=wanted, timings=timings)
+    ranker = Ranker(embedder.fingerprint, serving, timings)
+    if detailed is None:
+        with timed(timings, "model"):
+            vector = np.asarray(embedder.embed_one(picture), dtype=np.float32)
+        hits, found = ranker.hits(vector[None, :], k=k, filters=limits), []
+    else:
+        hits, found = _search_with_objects(
+            picture, detailed, embedder, ranker, k=k, object_k=object_k, filters=limits
+        )
     timings["total"] = (time.perf_counter() - started) * 1000
-    return SearchResult(hits=hits, model=embedder, timings=timings)
+    return SearchResult(hits=hits, model=embedder, timings=timings, objects=found)
+
+
+def _detailed(data: bytes, picture: Image.Image) -> Image.Image:
+    """The photo with the detail object finding and box crops need (one more decode only when the
+    whole-photo decode was reduced, i.e. a large JPEG)."""
+    if min(picture.size) >= settings.SEARCH_OBJECTS_DETAIL or min(picture.size) >= min(_header_size(data)):
+        return picture
+    return decode_query_image(data, detail_size=settings.SEARCH_OBJECTS_DETAIL)
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as header:
+        return header.size
+
+
+def _search_with_objects(
+    picture: Image.Image,
+    detailed: Image.Image,
+    embedder,
+    ranker: Ranker,
+    *,
+    k: int,
+    object_k: int | None,
+    filters: Filters,
+) -> tuple[list[Hit], list[ObjectMatch]]:
+    from search.embedding.objects import find_objects
+
+    with timed(ranker.timings, "objects"):
+        boxes = find_objects(embedder, detailed, max_objects=settings.SEARCH_MAX_OBJECTS)
+    with timed(ranker.timings, "model"):
+        crops = [crop_fraction(detailed, _inside(box.crop)) for box in boxes]
+        vectors = np.asarray(embedder.embed([picture, *crops]), dtype=np.float32)
+    # Ranked by the best evidence: a product matching any object (or the whole photo) well ranks high.
+    hits = ranker.hits(vectors, k=k, filters=filters)
+    per_object = object_k or settings.SEARCH_OBJECT_RESULTS
+    found = [
+        ObjectMatch(
+            box=tuple(round(value, 4) for value in box.crop),
+            score=round(float(box.score), 4),
+            hits=ranker.hits(vector[None, :], k=per_object, filters=filters),
+        )
+        for box, vector in zip(boxes, vectors[1:], strict=True)
+    ]
+    return hits, found
+
+
+def _inside(crop: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """A box as a valid crop (x, y < 1; x + w, y + h <= 1) despite float rounding."""
+    x, y = min(max(crop[0], 0.0), 0.999), min(max(crop[1], 0.0), 0.999)
+    return x, y, max(min(crop[2], 1.0 - x), 1e-3), max(min(crop[3], 1.0 - y), 1e-3)
 
 
 def similar_products(product: Product, *, k: int = 8) -> SearchResult:
@@ -119,8 +175,8 @@ def similar_products(product: Product, *, k: int = 8) -> SearchResult:
     if not blobs:
         return SearchResult(hits=[], model=embedder, timings=timings)
     vectors = vectors_from_rows(blobs, embedder.dim)
-    filters = _Filters(exclude_product_id=product.pk)
-    hits = _search(vectors, embedder.fingerprint, serving, k=k, filters=filters, timings=timings)
+    filters = Filters(exclude_product_id=product.pk)
+    hits = Ranker(embedder.fingerprint, serving, timings).hits(vectors, k=k, filters=filters)
     return SearchResult(hits=hits, model=embedder, timings=timings)
 
 
@@ -137,123 +193,6 @@ def _read(source: PhotoSource) -> bytes:
     raise QueryImageError("empty", "Choose a photo or give an image URL to search with.")
 
 
-def _search(
-    vectors: np.ndarray,
-    fingerprint: str,
-    serving: ServingIndex | None,
-    *,
-    k: int,
-    filters: _Filters,
-    timings: dict,
-) -> list[Hit]:
-    if k <= 0:
-        return []
-    try:
-        return _ranked_hits(vectors, fingerprint, serving, k=k, filters=filters, timings=timings)
-    except IndexCorrupt:
-        # A file of the serving build changed under this query (serving_index checked it before):
-        # once more on what serves now, the previous build or exact search over stored vectors.
-        serving = serving_index()
-        return _ranked_hits(vectors, fingerprint, serving, k=k, filters=filters, timings=timings)
-
-
-def _ranked_hits(
-    vectors: np.ndarray,
-    fingerprint: str,
-    serving: ServingIndex | None,
-    *,
-    k: int,
-    filters: _Filters,
-    timings: dict,
-) -> list[Hit]:
-    with _timed(timings, "db"):
-        candidates = _CandidateSources(fingerprint, serving)
-    wanted = max(k * GROWTH, MIN_CANDIDATES)
-    while True:
-        with _timed(timings, "index"):
-            scores = candidates.top(vectors, wanted)
-        with _timed(timings, "db"):
-            hits = _hits(scores, filters, k)
-        if len(hits) >= k or wanted >= candidates.size:
-            return hits
-        wanted *= GROWTH  # filters dropped too many candidates: look further down the ranking
-
-
-class _CandidateSources:
-    """The serving index (when built by this model) plus exactly-searched fresh embeddings."""
-
-    def __init__(self, fingerprint: str, serving: ServingIndex | None) -> None:
-        self.index = serving if serving is not None and serving.fingerprint == fingerprint else None
-        rows = list(fresh_embeddings(fingerprint, self.index).values_list("image_id", "vector"))
-        self.fresh_ids = np.array([row[0] for row in rows], dtype=np.int64)
-        self.fresh_vectors = vectors_from_rows([row[1] for row in rows], 0) if rows else None
-        self.size = len(rows) + (len(self.index.reader) if self.index else 0)
-
-    def top(self, vectors: np.ndarray, n: int) -> dict[int, float]:
-        scores: dict[int, float] = {}
-        if self.index is not None:
-            for vector in vectors:
-                ids, sims = self.index.reader.search(
-                    vector,
-                    n,
-                    search_k=settings.SEARCH_ANNOY_SEARCH_K,
-                    exact_threshold=settings.SEARCH_EXACT_THRESHOLD,
-                )
-                _merge_max(scores, ids, sims)
-        if self.fresh_vectors is not None:
-            # Fresh vectors replace what the index holds for the same photo (it may be outdated).
-            sims = (self.fresh_vectors @ vectors.T).max(axis=1)
-            order = np.argsort(-sims)[:n]
-            scores.update({int(self.fresh_ids[i]): float(sims[i]) for i in order})
-        return scores
-
-
-def _merge_max(scores: dict[int, float], ids, sims) -> None:
-    for image_id, sim in zip(ids, sims, strict=True):
-        key = int(image_id)
-        if float(sim) > scores.get(key, -2.0):
-            scores[key] = float(sim)
-
-
-def _hits(scores: dict[int, float], filters: _Filters, k: int) -> list[Hit]:
-    """Loads the candidate photos (active products passing the filters), best photo per product."""
-    ranked = sorted(scores.items(), key=lambda item: -item[1])
-    ids = [image_id for image_id, _ in ranked]
-    images: dict[int, ProductImage] = {}
-    for start in range(0, len(ids), ID_CHUNK):
-        query = _filtered_images(ids[start : start + ID_CHUNK], filters)
-        images.update({image.pk: image for image in query})
-    hits: list[Hit] = []
-    seen: set[int] = set()
-    for image_id, score in ranked:
-        image = images.get(image_id)
-        if image is None or image.product_id in seen:
-            continue
-        seen.add(image.product_id)
-        hits.append(Hit(product=image.product, image=image, score=min(1.0, max(0.0, score))))
-        if len(hits) == k:
-            break
-    return hits
-
-
-def _filtered_images(ids: list[int], filters: _Filters):
-    # The product's photos too: a hit shows the product's primary photo (no query per hit).
-    query = (
-        ProductImage.objects.filter(pk__in=ids, product__is_active=True)
-        .select_related("product", "product__category")
-        .prefetch_related("product__images")
-    )
-    if filters.category_ids is not None:
-        query = query.filter(product__category_id__in=filters.category_ids)
-    if filters.min_price is not None:
-        query = query.filter(product__price__gte=filters.min_price)
-    if filters.max_price is not None:
-        query = query.filter(product__price__lte=filters.max_price)
-    if filters.exclude_product_id is not None:
-        query = query.exclude(product_id=filters.exclude_product_id)
-    return query
-
-
 def _category_ids(category: Category | int | None) -> frozenset[int] | None:
     """The category and all its descendants (a shopper filtering "Tools" wants "Hammers" too)."""
     return None if category is None else frozenset(category_descendant_ids(category))
@@ -261,12 +200,3 @@ def _category_ids(category: Category | int | None) -> frozenset[int] | None:
 
 def _decimal(value: Decimal | float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
-
-
-@contextmanager
-def _timed(timings: dict, key: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1000

@@ -211,6 +211,12 @@ SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 50_000)
 SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
 SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 80_000)
 SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
+# Object-aware search (search.embedding.objects): a query without a crop finds up to this many things
+# in the photo (0 turns it off), decodes at least SEARCH_OBJECTS_DETAIL pixels on the shorter side for
+# finding and cropping them, and returns SEARCH_OBJECT_RESULTS hits per object.
+SEARCH_MAX_OBJECTS = env_int("SEARCH_MAX_OBJECTS", 5)
+SEARCH_OBJECTS_DETAIL = env_int("SEARCH_OBJECTS_DETAIL", 1024)
+SEARCH_OBJECT_RESULTS = env_int("SEARCH_OBJECT_RESULTS", 4)
 SEARCH_QUERY_MAX_BYTES = env_int("SEARCH_QUERY_MAX_BYTES", 10 * 1024 * 1024)
 SEARCH_QUERY_MAX_PIXELS = env_int("SEARCH_QUERY_MAX_PIXELS", 40_000_000)
 SEARCH_URL_TIMEOUT = float(os.environ.get("SEARCH_URL_TIMEOUT", "5"))

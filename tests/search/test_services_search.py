@@ -6,7 +6,7 @@ from catalog.services import product_delete, product_set_active
 from search.index import current_index
 from search.models import IndexBuild
 from search.services import PhotoSource, image_embed, photo_search, similar_products
-from search.services import query as query_module
+from search.services import ranking
 from search.uploads import QueryImageError
 from tests.search.shop_helpers import (
     add_product,
@@ -127,8 +127,8 @@ def test_price_range_filter(shop, photo_bytes):
 def test_filters_still_fill_k_results_when_most_candidates_are_dropped(shop, photo_bytes, monkeypatch):
     build_now()
     # A tiny first candidate pool forces the service to look further down the ranking.
-    monkeypatch.setattr(query_module, "MIN_CANDIDATES", 1)
-    monkeypatch.setattr(query_module, "GROWTH", 2)
+    monkeypatch.setattr(ranking, "MIN_CANDIDATES", 1)
+    monkeypatch.setattr(ranking, "GROWTH", 2)
 
     hits = search_photo(photo_bytes("chair.webp"), k=2, max_price="8")
 
