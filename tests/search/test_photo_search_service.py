@@ -77,12 +77,12 @@ def test_the_answer_names_the_model_that_embedded_the_query(shop, photo_bytes, m
     result = photo_search(PhotoSource(data=photo_bytes("cup.webp")), k=2)
     # The model in the result is the very object whose embed_one ran, not a second lookup.
     seen = []
-    real = type(result.model).embed_one
+    real = type(result.model).embed
 
-    def spy(self, picture):
+    def spy(self, pictures):
         seen.append(self)
-        return real(self, picture)
+        return real(self, pictures)
 
-    monkeypatch.setattr(type(result.model), "embed_one", spy)
+    monkeypatch.setattr(type(result.model), "embed", spy)
     again = photo_search(PhotoSource(data=photo_bytes("cup.webp")), k=2)
     assert seen == [again.model]

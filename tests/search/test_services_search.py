@@ -5,8 +5,7 @@ import pytest
 from catalog.services import product_delete, product_set_active
 from search.index import current_index
 from search.models import IndexBuild
-from search.services import PhotoSource, image_embed, photo_search, similar_products
-from search.services import ranking
+from search.services import PhotoSource, image_embed, photo_search, ranking, similar_products
 from search.uploads import QueryImageError
 from tests.search.shop_helpers import (
     add_product,
@@ -163,7 +162,7 @@ def test_result_names_the_model_and_times_each_stage(shop, photo_bytes):
     result = photo_search(PhotoSource(data=photo_bytes("cup.webp")), k=3)
 
     assert result.model.name == "efficientnet_lite0" and result.model.fingerprint
-    assert set(result.timings) == {"read", "validate", "model", "index", "db", "total"}
+    assert set(result.timings) == {"read", "validate", "objects", "model", "index", "db", "total"}
     # The model's forward pass dominates; every stage is inside the total.
     assert 0 < result.timings["model"] < result.timings["total"]
     parts = sum(ms for name, ms in result.timings.items() if name != "total")
