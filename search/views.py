@@ -21,6 +21,8 @@ from search.public_text import without_server_paths
 from search.uploads import QueryImageError
 
 PAGE_RESULTS = 24
+# Only a close hit is called a match (in green); a weak one is only the nearest item.
+MATCH_LABELS = {"close": "{percent}% match", "similar": "Looks similar ({percent}%)", "weak": "Nearest item"}
 SIMILAR_RESULTS = 8
 CARD_THUMB_SIZE = 320
 # Query-string keys that describe a search; a shared page URL carries them.
@@ -34,6 +36,11 @@ class Card:
     product: Product
     thumbnail: str
     similarity: int  # percent, 0-100
+    match: str  # "close", "similar" or "weak" (search.services.ranking.match_level)
+
+    @property
+    def match_label(self) -> str:
+        return MATCH_LABELS[self.match].format(percent=self.similarity)
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,7 @@ def _cards(hits: list[services.Hit]) -> list[Card]:
             product=hit.product,
             thumbnail=thumbnail_url(hit.image, CARD_THUMB_SIZE),
             similarity=round(hit.score * 100),  # the service clips scores to [0, 1]
+            match=hit.match,
         )
         for hit in hits
     ]

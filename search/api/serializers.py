@@ -100,6 +100,10 @@ class SimilarInputSerializer(serializers.Serializer):
 class SearchHitOutputSerializer(serializers.Serializer):
     product = ProductOutputSerializer()
     score = serializers.FloatField(help_text="Similarity in [0, 1]; 1 is the same picture.")
+    match = serializers.ChoiceField(
+        choices=["close", "similar", "weak"],
+        help_text='"close", "similar" or "weak" (only the nearest item); see SEARCH_CLOSE_MATCH.',
+    )
     matched_image = ProductImageOutputSerializer(source="image", help_text="The product photo that matched.")
 
 
@@ -133,6 +137,9 @@ class ObjectOutputSerializer(serializers.Serializer):
 
 class SearchResultOutputSerializer(serializers.Serializer):
     results = SearchHitOutputSerializer(many=True)
+    nothing_close = serializers.BooleanField(
+        help_text="True when even the best hit is weak: the results are only the nearest items."
+    )
     objects = ObjectOutputSerializer(
         many=True,
         help_text="Things found in the photo, best first, each with its top hits (none with a crop).",

@@ -83,6 +83,7 @@ class SearchView(APIView):
         )
         body = {
             "results": result.hits,
+            "nothing_close": result.nothing_close,
             "objects": result.objects,
             "model": model_info(result.model),
             "timings": {name: round(ms, 2) for name, ms in result.timings.items()},

@@ -61,6 +61,11 @@ class SearchResult:
     timings: dict[str, float]  # milliseconds: read, validate, (objects,) model, index, db, total
     objects: list[ObjectMatch] = field(default_factory=list)  # best first; empty with a crop or objects off
 
+    @property
+    def nothing_close(self) -> bool:
+        """No hit is even "similar": what is shown are only the nearest items, and the shopper is told."""
+        return not self.hits or self.hits[0].match == "weak"
+
 
 def photo_search(
     source: PhotoSource,

@@ -36,6 +36,21 @@ class Hit:
     image: ProductImage  # the product's photo that matched best
     score: float  # cosine similarity clipped to [0, 1]; 1 = the same picture
 
+    @property
+    def match(self) -> str:
+        """How close, in words: "close", "similar" or "weak" (SEARCH_CLOSE_MATCH, SEARCH_SIMILAR_MATCH)."""
+        return match_level(self.score)
+
+
+def match_level(score: float) -> str:
+    """Thresholds measured by bench/bench_thresholds.py (docs/benchmarks.md): a weak hit is only the
+    nearest item, never shown as a match."""
+    if score >= settings.SEARCH_CLOSE_MATCH:
+        return "close"
+    if score >= settings.SEARCH_SIMILAR_MATCH:
+        return "similar"
+    return "weak"
+
 
 @dataclass(frozen=True)
 class Filters:

@@ -217,6 +217,12 @@ SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
 SEARCH_MAX_OBJECTS = env_int("SEARCH_MAX_OBJECTS", 5)
 SEARCH_OBJECTS_DETAIL = env_int("SEARCH_OBJECTS_DETAIL", 1024)
 SEARCH_OBJECT_RESULTS = env_int("SEARCH_OBJECT_RESULTS", 4)
+# Honest scores: a hit scoring at least SEARCH_CLOSE_MATCH is a "close match", at least
+# SEARCH_SIMILAR_MATCH "looks similar"; below that it is only the nearest item (no green "match") and the
+# page says nothing close was found. Measured by bench/bench_thresholds.py (docs/benchmarks.md) for the
+# model the site runs; re-measure when changing the model.
+SEARCH_CLOSE_MATCH = float(os.environ.get("SEARCH_CLOSE_MATCH", "0.70"))
+SEARCH_SIMILAR_MATCH = float(os.environ.get("SEARCH_SIMILAR_MATCH", "0.55"))
 SEARCH_QUERY_MAX_BYTES = env_int("SEARCH_QUERY_MAX_BYTES", 10 * 1024 * 1024)
 SEARCH_QUERY_MAX_PIXELS = env_int("SEARCH_QUERY_MAX_PIXELS", 40_000_000)
 SEARCH_URL_TIMEOUT = float(os.environ.get("SEARCH_URL_TIMEOUT", "5"))

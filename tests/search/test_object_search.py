@@ -108,3 +108,23 @@ def test_api_answers_objects_and_objects_false_turns_finding_off(shop, photo_byt
     )
     plain = search(objects="false")
     assert plain["objects"] == [] and "objects" not in plain["timings"]
+
+
+def test_a_photo_of_something_not_sold_is_nothing_close(shop, photo_bytes, client):
+    """The shop sells tools, kitchenware and a chair; an orange is not among them."""
+    build_now()
+    api = APIClient()
+
+    def search(name):
+        upload = io.BytesIO(photo_bytes(name))
+        upload.name = name
+        return api.post("/api/v1/search/", {"image": upload, "k": 3}, format="multipart").json()
+
+    orange, cup = search("orange.jpg"), search("cup.webp")
+    assert orange["nothing_close"] is True and orange["results"], orange  # still the nearest items
+    assert {hit["match"] for hit in orange["results"]} == {"weak"}
+    assert cup["nothing_close"] is False and cup["results"][0]["match"] == "close"
+    upload = io.BytesIO(photo_bytes("orange.jpg"))
+    upload.name = "orange.jpg"
+    page = client.post("/", {"image": upload}).content.decode()
+    assert "Nothing close was found" in page and "Nearest item" in page and "% match" not in page

@@ -4,6 +4,14 @@
    Hook for more rows from the same answer (e.g. "Other things in your photo"): onRender(fn) runs
    fn(data, section) after each render; card(result) builds a card for such a row. */
 
+// The same words as search/views.py MATCH_LABELS (the server-rendered page): only a close hit is
+// called a match; a weak one is only the nearest item.
+const MATCH_LABELS = {
+  close: (percent) => percent + "% match",
+  similar: (percent) => "Looks similar (" + percent + "%)",
+  weak: () => "Nearest item",
+};
+
 function clampScore(score) {
   return Math.min(1, Math.max(0, Number(score) || 0));
 }
@@ -31,7 +39,12 @@ export function createResults() {
     node.querySelector(".card__name").textContent = product.name;
     node.querySelector(".card__price").textContent = product.price + " " + product.currency;
     node.querySelector(".card__category").textContent = product.category ? product.category.name : "Uncategorised";
-    node.querySelector(".card__score").textContent = Math.round(clampScore(result.score) * 100) + "% match";
+    const score = node.querySelector(".card__score");
+    const match = MATCH_LABELS[result.match] ? result.match : "weak";
+    const percent = Math.round(clampScore(result.score) * 100);
+    score.textContent = MATCH_LABELS[match](percent);
+    score.className = "card__score card__score--" + match;
+    score.title = "Visual similarity " + percent + " %";
     return node;
   }
 
@@ -57,6 +70,7 @@ export function createResults() {
       const label = found.length + " product" + (found.length === 1 ? "" : "s");
       count.textContent = label;
       empty.hidden = found.length > 0;
+      $("nothing-close").hidden = !(data && data.nothing_close && found.length > 0);
       section.hidden = false;
       renderWarnings((data && data.warnings) || []);
       renderers.forEach((renderer) => renderer(data, section));
