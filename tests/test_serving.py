@@ -139,7 +139,7 @@ def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
 
 def page_assets(html: str) -> list[str]:
     stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
-    scripts = re.findall(r'<script src="([^"]+)"', html)
+    scripts = re.findall(r'<script[^>]* src="([^"]+)"', html)
     assert stylesheets and scripts, html
     return stylesheets + scripts
 
@@ -185,12 +185,27 @@ def test_css_and_js_have_hashed_names_long_cache_and_gzip_and_brotli(gunicorn_si
         br_status, br, br_body = fetch(gunicorn_site.url + asset, **{"Accept-Encoding": "br, gzip"})
 
         assert (plain_status, gz_status, br_status) == (200, 200, 200), asset
-        assert content == source.read_bytes(), asset
+        # Module imports inside JS are rewritten to hashed names; otherwise the file is the source.
+        assert re.sub(rb"\.[0-9a-f]{12}\.js\b", b".js", content) == source.read_bytes(), asset
         assert "content-encoding" not in plain
         assert max_age(plain["cache-control"]) >= YEAR and "immutable" in plain["cache-control"]
         assert gz["content-encoding"] == "gzip" and gzip.decompress(gz_body) == content
         assert br["content-encoding"] == "br" and brotli.decompress(br_body) == content
         assert "Accept-Encoding" in br["vary"]
+
+
+def test_es_module_imports_are_hashed_too(gunicorn_site):
+    """The shopper page's entry module imports the others: they are rewritten to hashed names, so a new
+    deploy can never pair a fresh main.js with a stale, long-cached module."""
+    _, _, body = fetch(gunicorn_site.url + "/")
+    main = next(a for a in page_assets(body.decode()) if "/js/shop/main." in a)
+    _, _, source = fetch(gunicorn_site.url + main, **{"Accept-Encoding": "identity"})
+    imports = re.findall(r'from "([^"]+)"', source.decode())
+    assert imports, source[:300]
+    for name in imports:
+        assert re.search(r"\.[0-9a-f]{12}\.js$", name), name
+        status, headers, _ = fetch(gunicorn_site.url + "/static/js/shop/" + name.removeprefix("./"))
+        assert status == 200 and "immutable" in headers["cache-control"], name
 
 
 def test_gunicorn_serves_product_media_but_not_private_media_or_paths_outside(gunicorn_site):
@@ -263,5 +278,10 @@ def test_page_served_by_gunicorn_is_styled_and_runs_its_scripts(gunicorn_site, b
     }
     # shop.js marks the page as enhanced; crop-box.js defines the crop box it uses.
     assert browser.execute_script("return document.documentElement.classList.contains('has-js')")
-    assert browser.execute_script("return typeof window.CropBox") == "function"
+    # The entry module ran and pulled in its (hashed) imports: the page is ES modules since the split.
+    modules = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => n.includes('/js/shop/'))"
+    )
+    assert len(modules) >= 5 and all(re.search(r"\.[0-9a-f]{12}\.js$", name) for name in modules), modules
     screenshot("gunicorn")

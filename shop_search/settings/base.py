@@ -158,7 +158,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # `collectstatic` writes content-hashed names (cached for a year by browsers) with gzip and
     # brotli copies; WhiteNoise serves them from the web process, so no separate web server is needed.
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "shop_search.staticfiles.StaticFilesStorage"},
 }
 # Source maps (7 MB of the API docs' bundles) are only read by browser developer tools: compressing
 # them at brotli's highest level was a third of collectstatic's time.
