@@ -24,6 +24,7 @@ from catalog.selectors import category_descendant_ids
 from search.embedding import crop_fraction
 from search.fetch import fetch_image_url
 from search.index import IndexCorrupt
+from search.metrics import observed_search
 from search.models import ImageEmbedding
 from search.query_photos import query_photo_keep
 from search.selectors import fresh_embeddings
@@ -75,6 +76,7 @@ class _Filters:
     exclude_product_id: int | None = None
 
 
+@observed_search  # counted by outcome and timed by stage here, for the API, the page and the admin alike
 def photo_search(
     source: PhotoSource, *, crop: Crop | None = None, filters: SearchFilters | None = None, k: int = 12
 ) -> SearchResult:
