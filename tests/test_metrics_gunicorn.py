@@ -101,13 +101,19 @@ def search(server: Server, photo: bytes) -> int:
         return error.code
 
 
-def served(server: Server, method: str, path: str) -> list[tuple[int, int]]:
-    """(worker pid, status) of each request of the access log so far."""
-    return [
-        (int(m["pid"]), int(m["status"]))
-        for m in SERVED.finditer(server.log.read_text())
-        if m["method"] == method and m["path"] == path
-    ]
+def served(server: Server, method: str, path: str, at_least: int = 0) -> list[tuple[int, int]]:
+    """(worker pid, status) of each such request in the access log, once it has ``at_least`` of them
+    (a worker writes the line just after it sent the answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [
+            (int(m["pid"]), int(m["status"]))
+            for m in SERVED.finditer(server.log.read_text())
+            if m["method"] == method and m["path"] == path
+        ]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def worker_pids(server: Server) -> set[int]:
@@ -164,12 +170,15 @@ def test_searches_served_by_both_workers_add_up_whichever_worker_answers(two_wor
             assert statuses == [200] * 6 + [400] * 2
             sent_ok, sent_bad = sent_ok + 6, sent_bad + 2
 
-    served_by = {pid for pid, _ in served(two_workers, "POST", "/api/v1/search/")}
+    served_by = {
+        pid for pid, _ in served(two_workers, "POST", "/api/v1/search/", at_least=sent_ok + sent_bad)
+    }
     assert served_by == workers
-    answered_by = set()
-    for _ in range(40):  # until each worker has answered at least one scrape: every one sees all
+    # Scrape until each worker has answered at least once: every answer has the totals of both.
+    answered_by, earlier = set(), len(served(two_workers, "GET", "/metrics"))
+    for scrapes in range(earlier + 1, earlier + 41):
         samples = scrape(two_workers)
-        answered_by.add(served(two_workers, "GET", "/metrics")[-1][0])
+        answered_by.add(served(two_workers, "GET", "/metrics", at_least=scrapes)[-1][0])
         assert searches(samples, "no_results") == sent_ok  # the empty site finds nothing, but searches
         assert searches(samples, "rejected", "not_an_image") == sent_bad
         assert searches(samples, "ok") == 0  # the previous run's 1000 were not counted
