@@ -40,8 +40,13 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
-def test_healthz_answers_without_touching_the_database(client, django_assert_num_queries):
-    with django_assert_num_queries(0):
+def test_healthz_answers_without_touching_the_database(client, django_assert_num_queries, monkeypatch):
+    def down(*args, **kwargs):
+        raise OperationalError("the database is down")
+
+    with django_assert_num_queries(0), monkeypatch.context() as database:
+        database.setattr(connection, "ensure_connection", down)
+        database.setattr(connection, "cursor", down)
         response = client.get("/healthz")
 
     assert response.status_code == 200
@@ -78,10 +83,11 @@ def test_no_index_yet_is_ready_since_stored_vectors_are_searched_exactly(client)
 
 
 def test_while_the_model_loads_the_process_is_not_ready_then_it_is(client, monkeypatch, fresh_model_loader):
-    release, loaded = threading.Event(), []
+    release, loaded, loads = threading.Event(), [], []
     model = get_embedder()
 
     def slow_load():
+        loads.append(1)
         release.wait(30)
         loaded.append(model)
         return model
@@ -93,6 +99,7 @@ def test_while_the_model_loads_the_process_is_not_ready_then_it_is(client, monke
     assert status == 503 and body["status"] == "not ready"
     assert body["checks"]["model"] == {"ok": False, "detail": "The image model is loading."}
     assert readyz(client)[0] == 503  # asked again meanwhile: still one load, not a second
+    assert len(loads) == 1
 
     release.set()
     fresh_model_loader.wait(30)

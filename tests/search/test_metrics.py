@@ -49,6 +49,7 @@ def upload(name: str, data: bytes):
 def test_metrics_answer_loopback_by_default_and_refuse_other_addresses(client):
     assert client.get(METRICS, REMOTE_ADDR="127.0.0.1").status_code == 200
     assert client.get(METRICS, REMOTE_ADDR="::1").status_code == 200
+    assert client.get(METRICS, REMOTE_ADDR="::ffff:127.0.0.1").status_code == 200  # a dual-stack socket
     refused = client.get(METRICS, REMOTE_ADDR="203.0.113.7")
     assert refused.status_code == 403
     assert b"shop_search" not in refused.content
