@@ -6,10 +6,14 @@ Every value can be changed from the environment:
   GUNICORN_THREADS       threads per worker (4): slow uploads and URL fetches do not hold a whole worker
   GUNICORN_TIMEOUT       seconds before a silent worker is restarted (60)
   SEARCH_TORCH_THREADS   torch threads per worker; defaults here to cores / workers (see below)
+  PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (a new temporary folder unless set)
 """
 
+import glob
 import logging
 import os
+import shutil
+import tempfile
 import threading
 
 wsgi_app = "shop_search.wsgi:application"
@@ -38,6 +42,36 @@ if os.path.isdir("/dev/shm"):
 # threads fighting for C cores: each search is slower and p99 suffers (docs/benchmarks.md, "Load").
 # Share the cores instead: C / N threads per worker, at least one. The environment still decides.
 os.environ.setdefault("SEARCH_TORCH_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
+
+
+# Prometheus metrics (docs/operations.md): each worker writes its counters and histograms to files in
+# PROMETHEUS_MULTIPROC_DIR and /metrics adds every worker's up, whichever worker answers the scrape.
+# prometheus-client reads the variable when a worker imports it, so it is set here, in the master,
+# before any worker starts. A folder of our own unless the environment names one (then it must not be
+# shared with another server); emptied at start, since a previous run's files would be counted again.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shop_search_metrics_")
+
+
+def on_starting(server) -> None:
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for stale in glob.glob(os.path.join(folder, "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server, worker) -> None:
+    """A worker ended (restarted, killed, timed out): its in-progress gauge no longer counts. Its
+    counters and histograms stay, so totals never go down."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def post_worker_init(worker) -> None:

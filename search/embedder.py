@@ -48,3 +48,11 @@ def reset_embedder() -> None:
     with _lock:
         _embedder = None
         _built_in_pid = None
+
+
+def loaded_embedder() -> Embedder | None:
+    """The Embedder if this process has loaded it already, without loading it or waiting for a load in
+    progress (readiness checks). No lock: get_embedder holds it for the whole load, and reading two
+    module globals is atomic enough for a yes/no answer."""
+    embedder, pid = _embedder, _built_in_pid
+    return embedder if embedder is not None and pid == os.getpid() else None

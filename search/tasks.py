@@ -66,6 +66,14 @@ def reap() -> str:
     return f"lost builds {reaped.expired}, enqueued {reaped.enqueued}"
 
 
+@shared_task(name="search.fold_in")
+def fold_in() -> str:
+    """Periodic (Celery beat, REAP_EVERY_SECONDS): requests a build once a photo has been searchable
+    outside the index for longer than SEARCH_FOLD_IN_AFTER_SECONDS (search.services.build_queue)."""
+    build = services.index_fold_in_if_due()
+    return f"build {build.pk} requested" if build is not None else "nothing waits long enough"
+
+
 @worker_ready.connect
 def _check_index_when_a_worker_starts(sender=None, **kwargs) -> None:
     # After a model switch (new SEARCH_BACKBONE or weights, then a worker restart) the catalog is

@@ -159,7 +159,10 @@ def _share_url(request: HttpRequest, form: PhotoSearchForm) -> str:
 
 
 def index_notices() -> list[Notice]:
-    """Plain-language banners for a search that is not running at full quality."""
+    """Plain-language banners, only when search by photo is really worse than usual: no model, a
+    fallback or untrained one, nothing searchable at all, or the previous model's index serving after a
+    model switch. A running build or photos waiting for the next one are not mentioned: new photos are
+    searched exactly at once (search.selectors.fresh_embeddings); the admin dashboard explains them."""
     status = services.index_status()
     notices = []
     if status.model_error:
@@ -171,13 +174,16 @@ def index_notices() -> list[Notice]:
         notices.append(
             Notice("info", "Search is running on a fallback model, so matches may be less accurate.")
         )
-    state_text = {
-        "empty": "The shop's photo index is empty: no products can be found by photo yet.",
-        "building": "The photo index is being rebuilt: some products may be missing from results.",
-        "stale": "Recently added products are still being indexed.",
-        "model-mismatch": "The shop is switching to a new image model: results come from the previous "
-        "model until the new photo index is ready.",
-    }
-    if status.state in state_text:
-        notices.append(Notice("warning", state_text[status.state]))
+    if status.current_build is None and status.embedded == 0:  # a first build may be running: still empty
+        notices.append(
+            Notice("warning", "The shop's photo index is empty: no products can be found by photo yet.")
+        )
+    elif not status.current_build.fingerprint_matches and not status.model_error:  # while it rebuilds too
+        notices.append(
+            Notice(
+                "warning",
+                "The shop is switching to a new image model: results come from the previous model until "
+                "the new photo index is ready.",
+            )
+        )
     return notices

@@ -327,14 +327,18 @@ print(json.dumps({name: {"task": e["task"], "every": e["schedule"], "known": e["
 """
 
 
-def test_beat_runs_both_reapers_at_the_configured_interval(tmp_path):
+def test_beat_runs_both_reapers_and_the_fold_in_at_the_configured_interval(tmp_path):
     result = run_python(
         BEAT_SCHEDULE, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), REAP_EVERY_SECONDS="15"
     )
 
     assert result.returncode == 0, result.stderr
     schedule = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {entry["task"] for entry in schedule.values()} == {"search.reap", "catalog.reap_imports"}
+    assert {entry["task"] for entry in schedule.values()} == {
+        "search.reap",
+        "catalog.reap_imports",
+        "search.fold_in",
+    }
     assert all(entry["every"] == 15 and entry["known"] for entry in schedule.values()), schedule
 
 
@@ -345,3 +349,19 @@ def test_a_lease_shorter_than_a_second_is_refused_with_its_name(tmp_path):
 
     assert result.returncode != 0
     assert "SEARCH_LEASE_SECONDS must be at least 1 second" in result.stderr
+
+
+def test_a_bad_metrics_address_or_a_negative_fold_in_period_is_refused_with_its_name(tmp_path):
+    bad_address = run_python(
+        PRINT_SETTINGS,
+        DJANGO_DEBUG="1",
+        SHOP_SEARCH_VAR_DIR=str(tmp_path),
+        METRICS_ALLOWED_IPS="10.0.0.0/8,localhost",
+    )
+    negative = run_python(
+        PRINT_SETTINGS, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), SEARCH_FOLD_IN_AFTER_SECONDS="-1"
+    )
+
+    assert bad_address.returncode != 0
+    assert "METRICS_ALLOWED_IPS: 'localhost' is not an address or network" in bad_address.stderr
+    assert negative.returncode != 0 and "SEARCH_FOLD_IN_AFTER_SECONDS must be 0 (off)" in negative.stderr

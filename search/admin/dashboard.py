@@ -26,16 +26,20 @@ def _status() -> IndexStatus:
 
 def dashboard_state(status: IndexStatus) -> dict:
     """The part of the dashboard that changes while a build runs (polled by the page)."""
+    from search.services import index_state_label
+
     running = status.running_build
     queued = IndexBuild.objects.filter(status=IndexBuild.Status.QUEUED).exists()
     return {
         "busy": running is not None or queued,
         "queued": queued,
         "state": status.state,
+        "state_label": index_state_label(status),
         "products": status.products,
         "images": status.images,
         "embedded": status.embedded,
         "pending": status.pending,
+        "fresh": status.fresh,
         "failed": status.failed,
         "last_error": status.last_error,
         "running": None if running is None else _running(running),
@@ -84,6 +88,8 @@ class IndexBuildAdmin(admin.ModelAdmin):
         return build.error[:120]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        from search.services import index_state_explained
+
         self._require_view(request)
         status = _status()
         context = {
@@ -93,6 +99,7 @@ class IndexBuildAdmin(admin.ModelAdmin):
             "status": status,
             "params": sorted((status.current_build.params or {}).items()) if status.current_build else [],
             "live": dashboard_state(status),
+            "explained": index_state_explained(status),
             "can_rebuild": request.user.has_perm("search.add_indexbuild"),
         }
         return render(request, "admin/search/dashboard.html", context)

@@ -3,7 +3,13 @@
 Admin actions, API views, the shopper page, management commands and Celery tasks all call these.
 """
 
-from .build_queue import BuildsReaped, index_build_request, index_build_schedule_if_stale, index_builds_reap
+from .build_queue import (
+    BuildsReaped,
+    index_build_request,
+    index_build_schedule_if_stale,
+    index_builds_reap,
+    index_fold_in_if_due,
+)
 from .builds import BuildFailed, index_build_run
 from .embeddings import (
     EmbeddingStorageError,
@@ -24,6 +30,7 @@ from .status import (
     index_status,
     product_index_statuses,
 )
+from .status_text import index_state_explained, index_state_label
 
 __all__ = [
     "BuildFailed",
@@ -47,6 +54,9 @@ __all__ = [
     "index_build_run",
     "index_build_schedule_if_stale",
     "index_builds_reap",
+    "index_fold_in_if_due",
+    "index_state_explained",
+    "index_state_label",
     "index_status",
     "pending_images",
     "product_index_statuses",

@@ -15,8 +15,9 @@ message was lost) is enqueued again when nothing runs and it has waited longer t
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,10 +26,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from search.models import IndexBuild
-from search.selectors import fresh_embeddings
+from search.selectors import fresh_embeddings, fresh_since
 from shop_search.leases import LOST_LEASE, lease_cutoff, lost_lease_reason
 
-from .state import current_embedder, serving_index
+from .state import SearchUnavailable, current_embedder, serving_index
 
 logger = logging.getLogger(__name__)
 
@@ -201,9 +202,43 @@ def index_build_schedule_if_stale() -> IndexBuild | None:
     if serving is not None and serving.fingerprint != current_embedder().fingerprint:
         return index_build_request()  # coalesced: at most one queued build
     fresh, indexed = _fresh_embedding_count()
-    if fresh == 0:
+    if fresh == 0 or fresh < rebuild_fresh_threshold(indexed):
         return None
-    if indexed and fresh <= REBUILD_MIN_FRESH and fresh <= indexed * REBUILD_FRESH_SHARE:
+    return index_build_request()
+
+
+def rebuild_fresh_threshold(indexed: int) -> int:
+    """How many fresh embeddings request a build by size, for a serving build of ``indexed`` vectors of
+    the same model (0: none, and then any fresh embedding does): more than REBUILD_MIN_FRESH, or more
+    than REBUILD_FRESH_SHARE of the build."""
+    if not indexed:
+        return 1
+    return min(REBUILD_MIN_FRESH, math.floor(indexed * REBUILD_FRESH_SHARE)) + 1
+
+
+def index_fold_in_if_due(*, now: datetime | None = None) -> IndexBuild | None:
+    """The time-based policy (the ``search.fold_in`` beat task): requests a build as soon as a photo has
+    been searchable outside the index for longer than SEARCH_FOLD_IN_AFTER_SECONDS, however few wait,
+    so the exactly-searched delta stays small and every photo joins the index within a bounded time.
+
+    Not while a build is queued or running (it folds them in, or the next check sees what it left),
+    and not within that same period after a failed build (no rebuild loop while the cause lasts)."""
+    after = timedelta(seconds=settings.SEARCH_FOLD_IN_AFTER_SECONDS)
+    if not after:
+        return None
+    now = now or timezone.now()
+    if IndexBuild.objects.filter(status__in=[IndexBuild.Status.QUEUED, IndexBuild.Status.RUNNING]).exists():
+        return None
+    last = IndexBuild.objects.filter(finished_at__isnull=False).order_by("-finished_at", "-id").first()
+    if last is not None and last.status == IndexBuild.Status.FAILED and last.finished_at > now - after:
+        return None
+    try:
+        fingerprint = current_embedder().fingerprint
+    except SearchUnavailable:
+        logger.warning("Fold-in skipped: no image model can be loaded")
+        return None
+    since = fresh_since(fingerprint, serving_index())
+    if since is None or since > now - after:
         return None
     return index_build_request()
 

@@ -20,6 +20,7 @@ from catalog.models import Category, Product
 from catalog.selectors import category_descendant_ids
 from search.embedding import crop_fraction
 from search.fetch import fetch_image_url
+from search.metrics import observed_search
 from search.models import ImageEmbedding
 from search.query_photos import query_photo_keep
 from search.uploads import Crop, QueryImageError, decode_base64_image, decode_query_image, read_upload
@@ -67,6 +68,7 @@ class SearchResult:
         return not self.hits or self.hits[0].match == "weak"
 
 
+@observed_search  # counted by outcome and timed by stage here, for the API, the page and the admin alike
 def photo_search(
     source: PhotoSource,
     *,

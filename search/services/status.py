@@ -11,7 +11,7 @@ from django.db.models import F
 from catalog.models import Product, ProductImage
 from search.index import IndexCorrupt
 from search.models import ImageEmbedding, IndexBuild
-from search.selectors import fresh_embeddings
+from search.selectors import fresh_embeddings, fresh_since
 
 from .build_queue import build_lease_lapsed, build_lost_reason
 from .embeddings import ID_CHUNK, pending_images
@@ -74,6 +74,8 @@ class IndexStatus:
     last_error: str = ""
     exact_fallback: bool = False  # no index of this model: queries scan every vector exactly
     index_problem: str = ""  # the published build is damaged: what serves instead ("" when it serves)
+    fresh: int = 0  # searchable now (exactly), not in the serving build: folded in by the next build
+    fresh_since: datetime | None = None  # since when the longest-waiting of those has waited
     state: str = "empty"  # "empty" | "building" | "ready" | "stale" | "model-mismatch"
 
 
@@ -112,6 +114,8 @@ def index_status() -> IndexStatus:
         last_error=last_error,
         exact_fallback=bool(fingerprint) and (current is None or not current.fingerprint_matches),
         index_problem=serving_index_health().problem,
+        fresh=fresh,
+        fresh_since=fresh_since(fingerprint, serving) if fresh else None,
         state=_state(current, running, embedded, pending, fresh),
     )
 

@@ -5,6 +5,7 @@ SQLite under var/, a filesystem Celery broker under var/ (no server needed), med
 Production sets DATABASE_URL=postgres://…, CELERY_BROKER_URL=redis://…, SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -264,13 +265,38 @@ REAP_EVERY_SECONDS = env_int("REAP_EVERY_SECONDS", 60)
 for _name in ("SEARCH_LEASE_SECONDS", "CATALOG_IMPORT_LEASE_SECONDS", "REAP_EVERY_SECONDS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1 second")
+# The time-based fold-in (docs/search_index.md, "Freshness"): new photos are searched exactly at once;
+# a build that folds them into the index is requested when one has waited longer than this (0: never),
+# besides the size-based trigger. Checked by Celery beat on the reapers' schedule.
+SEARCH_FOLD_IN_AFTER_SECONDS = env_int("SEARCH_FOLD_IN_AFTER_SECONDS", 600)
+if SEARCH_FOLD_IN_AFTER_SECONDS < 0:
+    raise ImproperlyConfigured("SEARCH_FOLD_IN_AFTER_SECONDS must be 0 (off) or a number of seconds")
 CELERY_BEAT_SCHEDULE = {
     name: {"task": task, "schedule": float(REAP_EVERY_SECONDS), "options": {"expires": REAP_EVERY_SECONDS}}
-    for name, task in [("reap-index-builds", "search.reap"), ("reap-import-jobs", "catalog.reap_imports")]
+    for name, task in [
+        ("reap-index-builds", "search.reap"),
+        ("reap-import-jobs", "catalog.reap_imports"),
+        ("fold-in-fresh-photos", "search.fold_in"),
+    ]
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
+
+# --- Health and metrics (docs/operations.md) --------------------------------------------------
+# /metrics answers requests from these addresses or networks (loopback by default) that came straight
+# to the web process (no X-Forwarded-For / Forwarded / X-Real-IP header: behind a proxy on the same
+# machine every request would look like loopback), or any request carrying
+# "Authorization: Bearer <METRICS_BEARER_TOKEN>" when that token is set. Everyone else gets a 403.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_BEARER_TOKEN = os.environ.get("METRICS_BEARER_TOKEN", "")
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an address or network"
+        ) from _exc
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
