@@ -12,10 +12,9 @@ from django.test import RequestFactory
 
 from search.api.exceptions import not_found, server_error
 from search.uploads import QueryImageError, read_upload
-from tests.search.shop_helpers import build_now, fresh_embedder, shop  # noqa: F401 (fixtures)
+from tests.search.shop_helpers import build_now
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 SEARCH = "/api/v1/search/"
 

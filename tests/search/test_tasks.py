@@ -19,11 +19,7 @@ from tests.real_worker import (
     wait_for,
     worker_env,
 )
-from tests.search.shop_helpers import (
-    add_product,
-    search_photo,
-    shop,  # noqa: F401 (fixture)
-)
+from tests.search.shop_helpers import add_product, search_photo
 
 # ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
