@@ -103,6 +103,22 @@ def image_bytes():
     return make_image_bytes
 
 
+@pytest.fixture
+def pixel_decoding_refused(monkeypatch):
+    """Fails the test the moment Pillow starts decoding pixels (it creates a format's decoder only to
+    read pixels; headers are parsed without one). Returns the decoders asked for, for assertions."""
+    from PIL import Image as PILImage
+
+    asked: list[str] = []
+
+    def refuse(mode, decoder_name, *args, **kwargs):
+        asked.append(decoder_name)
+        raise AssertionError(f"pixels were decoded ({decoder_name} decoder, mode {mode})")
+
+    monkeypatch.setattr(PILImage, "_getdecoder", refuse)
+    return asked
+
+
 def require_service(env_name: str) -> str:
     """URL of a real server that .ci/run starts. Missing in CI is a failure, locally a skip."""
     url = os.environ.get(env_name, "")
