@@ -8,6 +8,10 @@ folders. ``snapshot_restore`` inserts those rows in the test's own database tran
 after the test like any other) and copies the folders into the test's own MEDIA_ROOT and
 SEARCH_INDEX_DIR, so each test starts from the same catalog, may change it freely, and sees nothing
 of the others.
+
+Transactional tests (``django_db(transaction=True)``, ``live_server``) run the build itself instead:
+there every write commits, so the catalog's after-commit work (embedding new photos, scheduled index
+builds) runs while the catalog is made, and such tests may rely on it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,21 @@ def project_models() -> list[type[models.Model]]:
         and "site-packages" not in Path(config.path).resolve().parts
     ]
     return serializers.sort_dependencies([(config, None) for config in own], allow_cycles=True)
+
+
+def catalog_for_test(request, snapshot_fixture: str, build: Callable[[], Any]) -> Any:
+    """The catalog for this test: restored from the module's snapshot (the fixture named
+    ``snapshot_fixture``, built on first use), or built afresh in a transactional test."""
+    if is_transactional(request):
+        return build()
+    return snapshot_restore(request.getfixturevalue(snapshot_fixture))
+
+
+def is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return True
+    return any(name in request.fixturenames for name in ("transactional_db", "live_server"))
 
 
 def snapshot_take(build: Callable[[], Any], folder: Path, django_db_blocker) -> CatalogSnapshot:

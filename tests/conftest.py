@@ -6,12 +6,13 @@ tests/search, tests/browser); plain helpers (no fixtures) sit in modules next to
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.catalog_snapshot import snapshot_restore, snapshot_take
+from tests.catalog_snapshot import catalog_for_test, snapshot_take
 from tests.factories import PHOTOS_DIR, CategoryFactory, ProductFactory
 from tests.vector_cache import VectorCache
 
@@ -129,6 +130,70 @@ def require_service(env_name: str) -> str:
     return url
 
 
+# --- real servers (.ci/run starts them; tests/real_worker.py starts workers) -------------------------
+
+
+@pytest.fixture
+def real_broker():
+    """Tasks enqueued by this test process go to the Redis of TEST_REDIS_URL (emptied before and after,
+    so no test's leftover messages reach another test's worker). Yields the broker URL."""
+    import redis
+    from django.db import connection
+
+    url = require_service("TEST_REDIS_URL")
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database the worker process can share: run via `make test-postgres`")
+    from shop_search.celery import app
+
+    previous = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    app.conf.update(task_always_eager=False, broker_url=url)  # enqueue for real, to Redis
+    try:
+        yield url
+    finally:
+        app.conf.update(previous)
+        client.flushdb()
+        client.close()
+
+
+# --- headless Chromium (tests/chromium.py) ---------------------------------------------------------
+
+
+@pytest.fixture
+def browser_javascript() -> bool:
+    """Whether `browser` runs scripts; a test checks the no-JavaScript page with
+    @pytest.mark.parametrize("browser_javascript", [False])."""
+    return True
+
+
+@pytest.fixture
+def browser(tmp_path, browser_javascript):
+    """Headless Chromium (missing: skip locally, fail in CI). A test whose pages logged a script error,
+    a console.error or a failed load fails at teardown."""
+    from tests.chromium import chromium_start, page_errors
+
+    driver = chromium_start(tmp_path / "chromium-profile", javascript=browser_javascript)
+    try:
+        yield driver
+        # After the test, so a script error anywhere in it fails it (as an error at teardown).
+        problems = page_errors(driver)
+        if problems:
+            pytest.fail("the browser logged errors:\n" + "\n".join(problems))
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def screenshot(browser, request):
+    """screenshot(name) saves test-artifacts/<test>-<name>.png (git-ignored) for a person to look at."""
+    from tests.chromium import ARTIFACTS, full_page_screenshot
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+    return lambda name: full_page_screenshot(browser, ARTIFACTS / f"{prefix}-{name}.png")
+
+
 # --- the shop catalog: built once per module, laid down for each test -------------------------------
 
 # A small real catalog for page, admin and browser tests: (sku, name, price, category, photo in tests/photos).
@@ -165,7 +230,7 @@ def _shop_catalog_snapshot(django_db_setup, django_db_blocker, tmp_path_factory)
 
 
 @pytest.fixture
-def shop_catalog(_shop_catalog_snapshot, _isolated_media):
+def shop_catalog(request, _isolated_media):
     """SHOP_CATALOG with a published index in this test's database and folders: {sku: Product}.
     Needs a database (mark the test django_db, transactional or not)."""
-    return snapshot_restore(_shop_catalog_snapshot)
+    return catalog_for_test(request, "_shop_catalog_snapshot", shop_catalog_build)

@@ -4,7 +4,7 @@ Plain helpers (add_product, build_now, search_photo, ...) are in tests/search/sh
 
 import pytest
 
-from tests.catalog_snapshot import snapshot_restore, snapshot_take
+from tests.catalog_snapshot import catalog_for_test, snapshot_take
 from tests.factories import CategoryFactory
 from tests.search.shop_helpers import add_product, build_now
 
@@ -57,12 +57,13 @@ def _indexed_shop_snapshot(django_db_setup, django_db_blocker, tmp_path_factory)
 
 
 @pytest.fixture
-def shop(_shop_snapshot, _isolated_media):
-    """Six products with one real photo each; nothing embedded or indexed yet: (products, categories)."""
-    return snapshot_restore(_shop_snapshot)
+def shop(request, _isolated_media):
+    """Six products with one real photo each; nothing embedded or indexed yet: (products, categories).
+    (In a transactional test the photos are embedded, and an index built, as they commit.)"""
+    return catalog_for_test(request, "_shop_snapshot", shop_build)
 
 
 @pytest.fixture
-def indexed_shop(_indexed_shop_snapshot, _isolated_media):
+def indexed_shop(request, _isolated_media):
     """The six-product shop, embedded, with a published index: (products, categories)."""
-    return snapshot_restore(_indexed_shop_snapshot)
+    return catalog_for_test(request, "_indexed_shop_snapshot", indexed_shop_build)
