@@ -1,7 +1,7 @@
 """A real Celery worker for the Redis + PostgreSQL pass (`make test-postgres`): started as its own
 process group on the production settings module, pointed at the test's database, broker and files.
 
-Not a conftest on purpose: the tests that need a worker import these helpers and fixtures.
+Plain helpers; the `real_broker` fixture is in tests/conftest.py.
 """
 
 import os
@@ -14,33 +14,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.conftest import PHOTOS_DIR, require_service
+from tests.conftest import PHOTOS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT = 120  # seconds for a worker to load the model and finish what a test asks
-
-
-@pytest.fixture
-def real_broker():
-    """Tasks enqueued by this test process go to the Redis of TEST_REDIS_URL (emptied before and after,
-    so no test's leftover messages reach another test's worker). Yields the broker URL."""
-    import redis
-
-    url = require_service("TEST_REDIS_URL")
-    if connection.vendor != "postgresql":
-        pytest.skip("needs a database the worker process can share: run via `make test-postgres`")
-    from shop_search.celery import app
-
-    previous = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    app.conf.update(task_always_eager=False, broker_url=url)  # enqueue for real, to Redis
-    try:
-        yield url
-    finally:
-        app.conf.update(previous)
-        client.flushdb()
-        client.close()
 
 
 def worker_env(settings, redis_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:

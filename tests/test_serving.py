@@ -20,8 +20,6 @@ from pathlib import Path
 import brotli
 import pytest
 
-# The headless Chromium fixtures of the browser tests, for the one browser check here.
-from tests.browser.conftest import browser, browser_javascript, screenshot  # noqa: F401
 from tests.test_demo import processes_mentioning
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -259,7 +257,7 @@ def test_make_serve_runs_gunicorn_under_run_demo_and_ctrl_c_stops_it(gunicorn_si
 
 
 @pytest.mark.browser
-def test_page_served_by_gunicorn_is_styled_and_runs_its_scripts(gunicorn_site, browser, screenshot):  # noqa: F811
+def test_page_served_by_gunicorn_is_styled_and_runs_its_scripts(gunicorn_site, browser, screenshot):
     browser.get(gunicorn_site.url + "/")
 
     style = browser.execute_script(

@@ -18,7 +18,6 @@ from PIL import Image
 
 from catalog.models import Category, Product
 from catalog.selectors import category_descendant_ids
-from search.embedding import crop_fraction
 from search.fetch import fetch_image_url
 from search.metrics import observed_search
 from search.models import ImageEmbedding
@@ -100,6 +99,10 @@ def photo_search(
         detailed = _detailed(data, picture) if find else None
     query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
     if crop:
+        # Imported here, not at the top: search.embedding imports torch (~3 s), which no process
+        # should pay at start-up (migrate, shell, the web server before its first search).
+        from search.embedding import crop_fraction
+
         picture = crop_fraction(picture, crop)
     serving = serving_index()
     embedder = query_embedder(serving)
@@ -142,6 +145,7 @@ def _search_with_objects(
     object_k: int | None,
     filters: Filters,
 ) -> tuple[list[Hit], list[ObjectMatch]]:
+    from search.embedding import crop_fraction
     from search.embedding.objects import find_objects
 
     with timed(ranker.timings, "objects"):

@@ -1,30 +1,25 @@
-"""Catalog test helpers: a product to hang photos on, and photos as Django files."""
+"""Fixtures of the catalog tests: a product to hang photos on, a product maker, photos as uploads.
+Admin page helpers (no fixtures) are in tests/catalog/admin_helpers.py."""
 
 from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
 
-from catalog.services import category_get_or_create, product_create
+from tests.factories import CategoryFactory, ProductFactory
 
 
 @pytest.fixture
 def product(db):
-    return product_create(
-        sku="HAM-1",
-        name="Claw hammer",
-        price=Decimal("12.50"),
-        currency="EUR",
-        category=category_get_or_create(name="Tools"),
+    return ProductFactory(
+        sku="HAM-1", name="Claw hammer", price=Decimal("12.50"), category=CategoryFactory(name="Tools")
     )
 
 
 @pytest.fixture
 def make_product(db):
     def _make(sku: str, name: str | None = None, price: str = "1.00", category=None, **extra):
-        return product_create(
-            sku=sku, name=name or sku, price=price, currency="EUR", category=category, **extra
-        )
+        return ProductFactory(sku=sku, name=name or sku, price=price, category=category, **extra)
 
     return _make
 

@@ -109,12 +109,21 @@ def test_truncated_jpeg_is_refused(product, photo_bytes):
     assert not ProductImage.objects.exists()
 
 
-def test_decompression_bomb_is_refused_quickly(product):
-    bomb = _png_bomb(20_000, 20_000)
-    assert len(bomb) < 100_000  # tiny on disk, 400 million pixels once decoded
+@pytest.mark.parametrize(
+    "side",
+    [
+        20_000,  # 400 Mpx: past Pillow's own bomb guard, refused while opening
+        8_000,  # 64 Mpx: Pillow would decode it; the CATALOG_IMAGE_MAX_PIXELS check (40 Mpx) must not
+    ],
+)
+def test_decompression_bomb_is_refused_before_any_pixel_is_decoded(product, side, pixel_decoding_refused):
+    bomb = _png_bomb(side, side)  # a few KB on disk, tens or hundreds of MB once decoded
 
     with pytest.raises(ImageRejected, match="pixels"):
         product_image_create(product=product, file=ContentFile(bomb, name="bomb.png"))
+
+    assert pixel_decoding_refused == []  # refused from the header alone
+    assert not ProductImage.objects.exists()
 
 
 def test_too_many_pixels_for_the_setting_is_refused(product, settings, image_bytes):

@@ -15,14 +15,11 @@ from catalog.tasks import import_job_create
 from tests.real_worker import (
     kill_worker,
     photo_variants,
-    real_broker,  # noqa: F401 (fixture)
     start_worker,
     stop_worker,
     wait_for,
     worker_env,
 )
-
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 LEASE_SECONDS = 3
 ROWS = 96

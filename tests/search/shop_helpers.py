@@ -1,28 +1,22 @@
-"""Helpers for the search service tests: a small real catalog built through catalog.services.
-
-Not a conftest on purpose (other engineers own tests/search/*): test modules import the fixtures.
-"""
+"""Plain helpers for the search tests (the fixtures are in tests/search/conftest.py): products with
+real photos through the catalog services, an inline index build, query photos made from others."""
 
 import io
 from decimal import Decimal
 
-import pytest
 from PIL import Image
 
 from catalog.models import Category, Product
-from catalog.services import product_create, product_image_create
-from search.embedder import reset_embedder
 from search.models import IndexBuild
 from search.services import index_build_request, index_build_run
+from tests.factories import ProductFactory
 
 
-def add_product(sku: str, *photos: bytes, price: str = "10.00", category: Category | None = None) -> Product:
-    product = product_create(
-        sku=sku, name=sku.replace("-", " ").title(), price=Decimal(price), currency="EUR", category=category
-    )
-    for data in photos:
-        product_image_create(product=product, file=data, original_name=f"{sku}.img")
-    return product
+def add_product(
+    sku: str, *photos: bytes | str, price: str = "10.00", category: Category | None = None
+) -> Product:
+    """A product named after its SKU with these photos (bytes, or file names in tests/photos)."""
+    return ProductFactory(sku=sku, price=Decimal(price), category=category, photos=photos)
 
 
 def build_now() -> IndexBuild:
@@ -47,37 +41,6 @@ def side_by_side(left: bytes, right: bytes, height: int = 300) -> Image.Image:
     canvas.paste(pictures[0], (0, 0))
     canvas.paste(pictures[1], (pictures[0].width, 0))
     return canvas
-
-
-@pytest.fixture
-def fresh_embedder():
-    """Forget the cached models before and after a test that changes SEARCH_* settings."""
-    from search.services.state import forget_index_model
-
-    reset_embedder()
-    forget_index_model()
-    yield
-    reset_embedder()
-    forget_index_model()
-
-
-@pytest.fixture
-def shop(photo_bytes):
-    """Six products with one real photo each; nothing embedded or indexed yet."""
-    tools = Category.objects.create(name="Tools", slug="tools")
-    hand = Category.objects.create(name="Hand tools", slug="hand-tools", parent=tools)
-    kitchen = Category.objects.create(name="Kitchen", slug="kitchen")
-    home = Category.objects.create(name="Home", slug="home")
-    products = {
-        "hammer": add_product("hammer", photo_bytes("hammer1.webp"), price="25.00", category=hand),
-        "scissors": add_product("scissors", photo_bytes("scissors1.webp"), price="8.00", category=hand),
-        "plier": add_product("plier", photo_bytes("plier1.webp"), price="12.00", category=tools),
-        "cup": add_product("cup", photo_bytes("cup.webp"), price="5.00", category=kitchen),
-        "pan": add_product("pan", photo_bytes("pan.webp"), price="30.00", category=kitchen),
-        "chair": add_product("chair", photo_bytes("chair.webp"), price="80.00", category=home),
-    }
-    categories = {"tools": tools, "hand": hand, "kitchen": kitchen, "home": home}
-    return products, categories
 
 
 def search_photo(photo: bytes | Image.Image, *, k: int = 12, crop=None, **filters) -> list:

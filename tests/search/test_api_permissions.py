@@ -7,16 +7,12 @@ of the same user. A token (or a session) alone is not enough.
 import io
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Product, ProductImage
-from tests.search.shop_helpers import shop  # noqa: F401 (fixture)
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 PRODUCTS = "/api/v1/products/"
 CATALOG_PERMISSIONS = [
@@ -27,12 +23,6 @@ CATALOG_PERMISSIONS = [
     "change_productimage",
     "delete_productimage",
 ]
-
-
-def catalog_write_permissions() -> list[Permission]:
-    return list(
-        Permission.objects.filter(content_type__app_label="catalog", codename__in=CATALOG_PERMISSIONS)
-    )
 
 
 def _photo(data: bytes):
@@ -55,14 +45,16 @@ def _client(kind: str, permissions: list[str]) -> APIClient:
     client = APIClient()
     if kind == "anonymous":
         return client
-    user = get_user_model().objects.create_user(f"u-{kind}", password="pw-for-tests-only")
-    user.is_staff = kind.startswith("staff")
-    user.save()
-    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    user = UserFactory(
+        username=f"u-{kind}",
+        staff=kind.startswith("staff"),
+        permissions=[f"catalog.{codename}" for codename in permissions],
+        token=not kind.endswith("session"),
+    )
     if kind.endswith("session"):
         client.force_login(user)
     else:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
     return client
 
 

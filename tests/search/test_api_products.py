@@ -6,18 +6,18 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Product, ProductImage
 from search.models import ImageEmbedding
-from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
-from tests.search.test_api_permissions import catalog_write_permissions
+from tests.factories import UserFactory
+from tests.search.shop_helpers import build_now
+from tests.search.test_api_permissions import CATALOG_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 PRODUCTS = "/api/v1/products/"
+CATALOG_WRITE = [f"catalog.{codename}" for codename in CATALOG_PERMISSIONS]
 
 
 @pytest.fixture
@@ -27,11 +27,9 @@ def api():
 
 @pytest.fixture
 def token_api():
-    user = get_user_model().objects.create_user("integration", password="pw-for-tests-only")
-    user.user_permissions.set(catalog_write_permissions())
-    token = Token.objects.create(user=user)
+    user = UserFactory(username="integration", permissions=CATALOG_WRITE, token=True)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
     return client
 
 

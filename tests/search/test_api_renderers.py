@@ -8,10 +8,7 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, get_resolver
 from rest_framework.test import APIClient
 
-from tests.search.shop_helpers import shop  # noqa: F401 (fixture)
-
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 
 def api_routes() -> list[str]:

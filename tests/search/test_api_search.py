@@ -10,18 +10,11 @@ import pytest
 from django.core.cache import cache
 from PIL import Image
 
-from tests.search.shop_helpers import build_now, fresh_embedder, shop, side_by_side  # noqa: F401 (fixture)
+from tests.search.shop_helpers import build_now, side_by_side
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 SEARCH = "/api/v1/search/"
-
-
-@pytest.fixture
-def indexed_shop(shop):
-    build_now()
-    return shop
 
 
 def upload(name: str, data: bytes):

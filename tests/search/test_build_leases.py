@@ -20,9 +20,7 @@ from search.services import (
 )
 from search.tasks import build_index, reap
 from shop_search.leases import LOST_LEASE, Lease
-from tests.search.shop_helpers import build_now, search_photo, shop  # noqa: F401 (fixture)
-
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
+from tests.search.shop_helpers import build_now, search_photo
 
 LEASE = 3600  # as in the test settings: long, so no heartbeat thread fires in a non-transactional test
 

@@ -8,10 +8,8 @@ from django.core.management import CommandError, call_command
 
 import search.index
 from search.models import ImageEmbedding, IndexBuild
-from tests.search.shop_helpers import shop  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 
 def run(name: str) -> tuple[str, str]:

@@ -9,10 +9,9 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from search.services import PhotoSource, photo_search
-from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
+from tests.search.shop_helpers import build_now
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 SCENE_SIZE = (1024, 768)
 

@@ -10,10 +10,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from search.services import query as query_module
-from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
+from tests.search.shop_helpers import build_now
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 
 def _upload(data: bytes, name: str = "q.webp"):

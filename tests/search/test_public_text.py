@@ -11,10 +11,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from search.public_text import shown_to, without_server_paths
-from tests.search.shop_helpers import fresh_embedder, shop  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixtures are redefined as arguments on purpose
 
 SECRET_DIR = "/srv/secret-models"
 

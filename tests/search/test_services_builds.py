@@ -17,16 +17,9 @@ from search.services import (
     product_index_statuses,
 )
 from search.services.state import query_embedder, serving_index
-from tests.search.shop_helpers import (  # noqa: F401 (fixtures)
-    add_product,
-    build_now,
-    fresh_embedder,
-    search_photo,
-    shop,
-)
+from tests.search.shop_helpers import add_product, build_now, search_photo
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 
 def test_build_records_progress_and_manifest(shop, settings):

@@ -14,13 +14,9 @@ from search.services import (
 )
 from search.services import embeddings as embeddings_module
 from search.services.state import vector_from_bytes
-from tests.search.shop_helpers import (
-    add_product,
-    shop,  # noqa: F401 (fixture)
-)
+from tests.search.shop_helpers import add_product
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 
 def corrupt(image) -> None:
@@ -118,6 +114,7 @@ def test_batch_embedding_reports_progress_and_one_bad_photo_does_not_stop_it(sho
     assert ImageEmbedding.objects.filter(status="done").count() == 5
 
 
+@pytest.mark.uncached_vectors  # both vectors must come from the model, not one from the other
 def test_batch_vectors_equal_one_at_a_time_vectors(shop, photo_bytes):
     products, _ = shop
     images_embed(image_ids=[p.images.get().pk for p in products.values()], schedule_build=False)

@@ -7,17 +7,9 @@ from search.index import current_index
 from search.models import IndexBuild
 from search.services import PhotoSource, image_embed, photo_search, ranking, similar_products
 from search.uploads import QueryImageError
-from tests.search.shop_helpers import (
-    add_product,
-    build_now,
-    recompressed,
-    search_photo,
-    shop,  # noqa: F401 (fixture)
-    side_by_side,
-)
+from tests.search.shop_helpers import add_product, build_now, recompressed, search_photo, side_by_side
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - the imported fixture is redefined as an argument on purpose
 
 
 def skus(hits):

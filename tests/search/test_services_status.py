@@ -10,14 +10,9 @@ from search.services import (
     index_status,
     product_index_statuses,
 )
-from tests.search.shop_helpers import (
-    add_product,
-    build_now,
-    shop,  # noqa: F401 (fixture)
-)
+from tests.search.shop_helpers import add_product, build_now
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 
 def test_empty_shop_reports_the_model_and_empty_state():

@@ -13,19 +13,12 @@ from search.services import embeddings as embeddings_module
 from search.services import index_build_request
 from search.tasks import build_index, embed_image, embed_images
 from tests.real_worker import (
-    real_broker,  # noqa: F401 (fixture)
     start_worker,
     stop_worker,
     wait_for,
     worker_env,
 )
-from tests.search.shop_helpers import (
-    add_product,
-    search_photo,
-    shop,  # noqa: F401 (fixture)
-)
-
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
+from tests.search.shop_helpers import add_product, search_photo
 
 
 @pytest.mark.django_db

@@ -12,15 +12,12 @@ from shop_search.leases import LOST_LEASE
 from tests.real_worker import (
     kill_worker,
     photo_variants,
-    real_broker,  # noqa: F401 (fixture)
     start_worker,
     stop_worker,
     wait_for,
     worker_env,
 )
 from tests.search.shop_helpers import add_product, search_photo
-
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 LEASE_SECONDS = 3
 PHOTOS = 96  # embedded one at a time by the build: seconds of work to be killed in

@@ -1,0 +1,69 @@
+"""Fixtures of the search tests: a six-product shop (built once per module, laid down for each test),
+the same shop with a published index, and a fresh model for tests that change SEARCH_* settings.
+Plain helpers (add_product, build_now, search_photo, ...) are in tests/search/shop_helpers.py."""
+
+import pytest
+
+from tests.catalog_snapshot import catalog_for_test, snapshot_take
+from tests.factories import CategoryFactory
+from tests.search.shop_helpers import add_product, build_now
+
+
+@pytest.fixture
+def fresh_embedder():
+    """Forget the cached models before and after a test that changes SEARCH_* settings."""
+    from search.embedder import reset_embedder
+    from search.services.state import forget_index_model
+
+    reset_embedder()
+    forget_index_model()
+    yield
+    reset_embedder()
+    forget_index_model()
+
+
+def shop_build() -> tuple[dict, dict]:
+    """Six products with one real photo each, in nested categories: (products, categories)."""
+    tools = CategoryFactory(name="Tools")
+    hand = CategoryFactory(name="Hand tools", parent=tools)
+    kitchen = CategoryFactory(name="Kitchen")
+    home = CategoryFactory(name="Home")
+    products = {
+        "hammer": add_product("hammer", "hammer1.webp", price="25.00", category=hand),
+        "scissors": add_product("scissors", "scissors1.webp", price="8.00", category=hand),
+        "plier": add_product("plier", "plier1.webp", price="12.00", category=tools),
+        "cup": add_product("cup", "cup.webp", price="5.00", category=kitchen),
+        "pan": add_product("pan", "pan.webp", price="30.00", category=kitchen),
+        "chair": add_product("chair", "chair.webp", price="80.00", category=home),
+    }
+    categories = {"tools": tools, "hand": hand, "kitchen": kitchen, "home": home}
+    return products, categories
+
+
+def indexed_shop_build() -> tuple[dict, dict]:
+    shop = shop_build()
+    assert build_now().status == "succeeded"
+    return shop
+
+
+@pytest.fixture(scope="module")
+def _shop_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    return snapshot_take(shop_build, tmp_path_factory.mktemp("shop"), django_db_blocker)
+
+
+@pytest.fixture(scope="module")
+def _indexed_shop_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    return snapshot_take(indexed_shop_build, tmp_path_factory.mktemp("indexed-shop"), django_db_blocker)
+
+
+@pytest.fixture
+def shop(request, _isolated_media):
+    """Six products with one real photo each; nothing embedded or indexed yet: (products, categories).
+    (In a transactional test the photos are embedded, and an index built, as they commit.)"""
+    return catalog_for_test(request, "_shop_snapshot", shop_build)
+
+
+@pytest.fixture
+def indexed_shop(request, _isolated_media):
+    """The six-product shop, embedded, with a published index: (products, categories)."""
+    return catalog_for_test(request, "_indexed_shop_snapshot", indexed_shop_build)
