@@ -12,7 +12,7 @@ from django.utils import timezone
 from catalog.models import Product
 from search.models import ImageEmbedding, IndexBuild
 from search.services import image_embed, index_fold_in_if_due, index_status
-from tests.search.shop_helpers import add_product, build_now, fresh_embedder, shop  # noqa: F401 (fixture)
+from tests.search.shop_helpers import add_product, build_now
 
 pytestmark = pytest.mark.django_db
 # ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose

@@ -11,7 +11,7 @@ from django.db import OperationalError, connection
 import search.health
 from search.embedder import get_embedder
 from search.index import current_index
-from tests.search.shop_helpers import build_now, shop  # noqa: F401 (fixture)
+from tests.search.shop_helpers import build_now
 from tests.search.test_index_integrity_services import damage_published
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from search.models import IndexBuild
 from tests.conftest import require_service
-from tests.search.shop_helpers import add_product, build_now, shop  # noqa: F401 (fixture)
+from tests.search.shop_helpers import add_product, build_now
 
 pytestmark = pytest.mark.django_db
 # ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
