@@ -6,6 +6,7 @@ Runs in the Redis + PostgreSQL pass (`make test-postgres`), with a lease of a fe
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -52,7 +53,7 @@ def test_a_worker_killed_mid_import_heals_without_an_operator(settings, tmp_path
     )
     archive, csv_file = import_files(photo_variants(ROWS))
     job = import_job_create(archive=archive, csv_file=csv_file)  # the admin's upload: run_import queued
-    zip_path = settings.MEDIA_ROOT / job.archive.name
+    zip_path = Path(job.archive.path)  # in the private import storage, outside MEDIA_ROOT
     job_dir = settings.CATALOG_IMPORT_DIR / str(job.pk)
 
     first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
