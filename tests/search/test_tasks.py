@@ -126,6 +126,14 @@ def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, t
         ]
         done = ImageEmbedding.objects.filter(status="done")
         wait_for(lambda: done.count() == 3, worker, log, "the worker to embed 3 photos")
+        # The worker's own start-up check and the embeds request builds too; ask once those settled,
+        # so this request is not created while one of them runs (see build_queue's follow-up race).
+        wait_for(
+            lambda: not IndexBuild.objects.filter(status__in=["queued", "running"]).exists(),
+            worker,
+            log,
+            "the worker's own builds to finish",
+        )
         build = index_build_request()
         wait_for(
             lambda: IndexBuild.objects.filter(pk=build.pk, status__in=["succeeded", "failed"]).first(),
