@@ -61,8 +61,8 @@ def _uncached_vectors(request):
 def pytest_terminal_summary(terminalreporter):
     if VECTORS.computed or VECTORS.reused:
         terminalreporter.write_line(
-            f"model vectors: {VECTORS.computed} computed by the real model, {VECTORS.reused} reused "
-            "(same model, same input, earlier in this session)"
+            f"model inputs: {VECTORS.computed} run through the real model, {VECTORS.reused} answered from "
+            "earlier runs of this session (same model, same input; tests/vector_cache.py)"
         )
 
 

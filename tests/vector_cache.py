@@ -1,4 +1,5 @@
-"""Vectors the real model computed once in this test session, reused for the very same model input.
+"""Vectors (and feature maps) the real model computed once in this test session, reused for the very
+same model input.
 
 The model is deterministic: the same input tensor under the same fingerprint (backbone + weights +
 preprocessing) gives the same vector, so the suite runs the real forward pass once per distinct input
@@ -11,6 +12,9 @@ different key and run the model. Only the site's process-wide embedder (``search
 wrapped; the engine's own tests build their embedders directly and always run the model, and a
 test marked ``@pytest.mark.uncached_vectors`` (e.g. one comparing batched with single vectors) runs
 it every time too.
+
+The object finder's feature maps (``Embedder.feature_map``, one forward pass over the whole query
+photo at 448 px) are kept the same way, keyed by the photo's pixels and the requested size.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import numpy as np
 class VectorCache:
     def __init__(self) -> None:
         self.vectors: dict[tuple[str, str, tuple[int, ...], bytes], np.ndarray] = {}
+        self.feature_maps: dict[tuple, object] = {}
         self.enabled = True
         self.computed = 0  # rows the real model embedded
         self.reused = 0  # rows answered from vectors it embedded earlier
 
     def wrap(self, embedder):
-        """Give ``embedder`` (an search.embedding.Embedder) an embed_tensor that remembers rows."""
+        """Give ``embedder`` (a search.embedding.Embedder) an embed_tensor and feature_map that remember."""
         cls_method = type(embedder).embed_tensor
         cache = self
 
@@ -48,7 +53,29 @@ class VectorCache:
                 return current(embedder, batch)
             return np.stack([cache.vectors[key] for key in keys]).astype(np.float32)
 
+        map_method = getattr(type(embedder), "feature_map", None)
+
+        def feature_map(image, *, long_side: int = 448):
+            current = type(embedder).feature_map
+            if not cache.enabled or current is not map_method:
+                return current(embedder, image, long_side=long_side)
+            key = (
+                embedder.fingerprint,
+                long_side,
+                image.mode,
+                image.size,
+                hashlib.sha256(image.tobytes()).digest(),
+            )
+            if key not in cache.feature_maps:
+                cache.feature_maps[key] = current(embedder, image, long_side=long_side)
+                cache.computed += 1
+            else:
+                cache.reused += 1
+            return cache.feature_maps[key].clone()
+
         embedder.embed_tensor = embed_tensor
+        if map_method is not None:
+            embedder.feature_map = feature_map
         return embedder
 
     @staticmethod
