@@ -15,7 +15,6 @@ from search.services import image_embed, index_fold_in_if_due, index_status
 from tests.search.shop_helpers import add_product, build_now
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 DASHBOARD = reverse("admin:search_dashboard")
 FALLBACK_NOTICE = "Search is running on a fallback model, so matches may be less accurate."
 

@@ -15,7 +15,6 @@ from tests.search.shop_helpers import build_now
 from tests.search.test_index_integrity_services import damage_published
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 
 @pytest.fixture(autouse=True)

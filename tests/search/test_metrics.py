@@ -16,7 +16,6 @@ from tests.conftest import require_service
 from tests.search.shop_helpers import add_product, build_now
 
 pytestmark = pytest.mark.django_db
-# ruff: noqa: F811 - imported fixtures are redefined as arguments on purpose
 
 METRICS = "/metrics"
 SEARCH = "/api/v1/search/"
