@@ -3,7 +3,8 @@
 `browser` is a Selenium WebDriver (Chromium missing: skip locally, fail in CI); a test whose pages log
 a script error, a console.error or a failed load (see `page_errors`) fails at teardown;
 `screenshot(name)` saves test-artifacts/<test>-<name>.png;
-`serve_media` makes the live server serve uploaded photos (the site leaves that to the web server).
+`serve_media` makes the live server serve uploaded photos (the site leaves that to the web server);
+`shop_page` is the shop-by-photo page on the live server with SHOP_CATALOG indexed.
 """
 
 import re
@@ -117,3 +118,9 @@ def screenshot(browser, request) -> Callable[[str], Path]:
 @pytest.fixture
 def serve_media(settings) -> None:
     settings.ROOT_URLCONF = "tests.browser.urls"
+
+
+@pytest.fixture
+def shop_page(browser, live_server, shop_catalog, serve_media):
+    browser.get(f"{live_server.url}/")
+    return browser
