@@ -1,8 +1,9 @@
 """Shopper pages: "shop by photo" at / and the product page.
 
-The page works without JavaScript: the form posts here and results are rendered on the server. With
-JavaScript, static/js/shop/ (ES modules, entry main.js) calls the JSON API instead and keeps the
-search in the page URL.
+The page works without JavaScript: the form posts here and results are rendered on the server, with
+a row for each other thing found in the photo. With JavaScript, static/js/shop/ (ES modules, entry
+main.js) calls the JSON API instead, draws the things over the photo and keeps the search in the page
+URL; on a shared search it takes the things the server found from the page (#photo-objects).
 """
 
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from catalog import selectors as catalog_selectors
 from catalog.models import Category, Product
 from catalog.thumbnails import thumbnail_url
 from search import services
+from search.api.serializers import ObjectOutputSerializer
 from search.forms import PhotoSearchForm
 from search.public_text import without_server_paths
+from search.services.query import ObjectMatch  # not re-exported by search.services
 from search.uploads import QueryImageError
 
 PAGE_RESULTS = 24
@@ -27,6 +30,9 @@ SIMILAR_RESULTS = 8
 CARD_THUMB_SIZE = 320
 # Query-string keys that describe a search; a shared page URL carries them.
 SHARE_KEYS = ("url", "crop", "category", "min_price", "max_price")
+# A found object this large is the whole photo, not a thing in it: no row, never the main thing.
+# Same rule as coversPhoto() in static/js/shop/crop-rect.js.
+WHOLE_PHOTO_AREA = 0.9
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,16 @@ class Card:
     @property
     def match_label(self) -> str:
         return MATCH_LABELS[self.match].format(percent=self.similarity)
+
+
+@dataclass(frozen=True)
+class ThingRow:
+    """A thing found in the photo besides the main one, with its own top hits."""
+
+    number: int  # things are numbered as the page numbers them: 1 is the main one
+    place: str  # where it lies in the photo, in words
+    cards: list[Card]
+    search_url: str  # searches only this thing; "" when the photo cannot travel in a link (an upload)
 
 
 @dataclass(frozen=True)
@@ -73,13 +89,23 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "error": "",
         "upload_reload": request.method == "GET" and request.GET.get("photo") == "upload",
         "share_url": "",
+        "results_scope": "",
+        "thing_rows": [],
+        "photo_objects": None,
     }
     status = 200
     if wants_search:
         try:
-            context["cards"] = _cards(_search(form, categories))
+            result = _search(form, categories)
+            things = [found for found in result.objects if not covers_photo(found.box)]
+            context["cards"] = _cards(result.hits)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
+            context["results_scope"] = _results_scope(form, things)
+            context["thing_rows"] = _thing_rows(request, form, things)
+            if things and context["share_url"]:  # the script draws them over the photo of a shared search
+                serializer = ObjectOutputSerializer(result.objects, many=True, context={"request": request})
+                context["photo_objects"] = serializer.data
         except SearchFailed as exc:
             context["error"], status = exc.message, exc.status
     return render(request, "search/shop.html", context, status=status)
@@ -108,7 +134,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "catalog/product_detail.html", context)
 
 
-def _search(form: PhotoSearchForm, categories: list[Category]) -> list[services.Hit]:
+def _search(form: PhotoSearchForm, categories: list[Category]) -> services.SearchResult:
     if form.is_valid():
         form.require_photo()
     if not form.is_valid():
@@ -121,7 +147,7 @@ def _search(form: PhotoSearchForm, categories: list[Category]) -> list[services.
         max_price=data["max_price"],
     )
     try:
-        return services.photo_search(source, crop=data["crop"], filters=filters, k=PAGE_RESULTS).hits
+        return services.photo_search(source, crop=data["crop"], filters=filters, k=PAGE_RESULTS)
     except QueryImageError as exc:  # UrlFetchError too: the same shape, from the same service
         raise SearchFailed(exc.message, exc.status_code) from exc
     except services.SearchUnavailable as exc:
@@ -149,13 +175,55 @@ def _cards(hits: list[services.Hit]) -> list[Card]:
     ]
 
 
-def _share_url(request: HttpRequest, form: PhotoSearchForm) -> str:
-    """A link that re-runs this search: only possible when the photo came from a URL."""
+def _thing_rows(request: HttpRequest, form: PhotoSearchForm, things: list[ObjectMatch]) -> list[ThingRow]:
+    """Rows for the things besides the main one (the first), which leads the combined results already."""
+    return [
+        ThingRow(
+            number=number,
+            place=place_in_photo(thing.box),
+            cards=_cards(thing.hits),
+            search_url=_share_url(request, form, crop=thing.box),
+        )
+        for number, thing in enumerate(things, start=1)
+        if number > 1
+    ]
+
+
+def _share_url(request: HttpRequest, form: PhotoSearchForm, crop: tuple[float, ...] | None = None) -> str:
+    """A link that re-runs this search (with `crop` instead of the search's own, if given): only
+    possible when the photo came from a URL."""
     if not form.cleaned_data.get("url"):
         return ""
     params = {key: form.data.get(key, "") for key in SHARE_KEYS}
+    if crop is not None:
+        params["crop"] = ",".join(f"{value:g}" for value in crop)  # as the page writes it: "x,y,w,h"
     query = urlencode({key: value for key, value in params.items() if value})
     return request.build_absolute_uri(f"{request.path}?{query}")
+
+
+def covers_photo(box: tuple[float, float, float, float]) -> bool:
+    return box[2] * box[3] >= WHOLE_PHOTO_AREA
+
+
+def place_in_photo(box: tuple[float, float, float, float]) -> str:
+    """Where a box lies, in words ("top left", "in the middle"); describePlace() in crop-rect.js."""
+
+    def third(centre: float, low: str, mid: str, high: str) -> str:
+        return low if centre < 1 / 3 else high if centre > 2 / 3 else mid
+
+    column = third(box[0] + box[2] / 2, "left", "centre", "right")
+    row = third(box[1] + box[3] / 2, "top", "middle", "bottom")
+    return "in the middle" if (row, column) == ("middle", "centre") else f"{row} {column}"
+
+
+def _results_scope(form: PhotoSearchForm, things: list[ObjectMatch]) -> str:
+    """What the results grid shows, in the words the page's script uses (objects.js, scopeText)."""
+    if form.cleaned_data.get("crop"):
+        return "Matches for the part of your photo inside the box."
+    if not things:
+        return "Matches for your whole photo."
+    count = "thing" if len(things) == 1 else f"{len(things)} things"
+    return f"Best matches for your whole photo and the {count} found in it."
 
 
 def index_notices() -> list[Notice]:

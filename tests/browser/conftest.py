@@ -8,3 +8,9 @@ import pytest
 def serve_media(settings) -> None:
     """Makes the live server serve uploaded photos (the site leaves that to the web server)."""
     settings.ROOT_URLCONF = "tests.browser.urls"
+
+
+@pytest.fixture
+def shop_page(browser, live_server, shop_catalog, serve_media):
+    browser.get(f"{live_server.url}/")
+    return browser

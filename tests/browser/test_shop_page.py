@@ -4,60 +4,23 @@ Runs against the live server with a real catalog, the real model (the offline fa
 and the JSON API the page's JavaScript calls.
 """
 
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+
+from tests.browser.shop_helpers import (
+    card_names,
+    page_params,
+    run_search,
+    search_photo,
+    search_settled,
+    wait,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WAIT_SECONDS = 90  # a search runs the model on a shared 2-core machine
-
-
-def wait(browser):
-    return WebDriverWait(browser, WAIT_SECONDS)
-
-
-def card_names(browser) -> list[str]:
-    # Read in one script call: the grid may be re-rendered between two WebDriver calls.
-    return browser.execute_script(
-        "return [...document.querySelectorAll('#result-grid .card__name')].map(e => e.textContent)"
-    )
-
-
-def page_params(browser) -> dict[str, str]:
-    return {key: values[0] for key, values in parse_qs(urlsplit(browser.current_url).query).items()}
-
-
-def search_settled(browser) -> bool:
-    results = browser.find_element(By.ID, "results")
-    return results.get_attribute("aria-busy") == "false" and not browser.find_element(
-        By.ID, "search-button"
-    ).get_property("disabled")
-
-
-def choose_photo(browser, path) -> None:
-    browser.find_element(By.ID, "id_image").send_keys(str(path))
-    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "file-name"), path.name))
-    wait(browser).until(EC.visibility_of_element_located((By.ID, "preview")))
-
-
-def run_search(browser) -> None:
-    browser.find_element(By.ID, "search-button").click()
-    wait(browser).until(
-        lambda b: b.find_element(By.ID, "results").get_attribute("aria-busy") == "true" or search_settled(b)
-    )
-    wait(browser).until(search_settled)
-
-
-@pytest.fixture
-def shop_page(browser, live_server, shop_catalog, serve_media):
-    browser.get(f"{live_server.url}/")
-    return browser
 
 
 def test_shopper_searches_filters_crops_and_sees_errors(shop_page, screenshot, photo_path, tmp_path):
@@ -65,10 +28,9 @@ def test_shopper_searches_filters_crops_and_sees_errors(shop_page, screenshot, p
     assert "fallback model" in browser.find_element(By.CSS_SELECTOR, ".notices").text
     screenshot("01-start")
 
-    choose_photo(browser, photo_path("hammer2.webp"))
+    # Choosing the photo searches it: no button to press.
+    search_photo(browser, photo_path("hammer2.webp"))
     wait(browser).until(EC.visibility_of_element_located((By.ID, "crop-box")))
-    screenshot("02-preview")
-    run_search(browser)
     names = card_names(browser)
     assert names[0] == "Claw hammer"
     assert len(names) == 7
@@ -87,6 +49,10 @@ def test_shopper_searches_filters_crops_and_sees_errors(shop_page, screenshot, p
     screenshot("04-category")
     Select(browser.find_element(By.ID, "id_category")).select_by_visible_text("All categories")
     wait(browser).until(lambda b: len(card_names(b)) == 7)
+
+    # The main thing found in the photo is pre-selected as the crop: back to the whole photo first.
+    browser.find_element(By.ID, "crop-reset").click()
+    assert browser.find_element(By.ID, "id_crop").get_attribute("value") == ""
 
     # Keyboard: Shift+arrows shrink the crop box, arrows move it; the crop lands in the page URL.
     box = browser.find_element(By.ID, "crop-box")
@@ -119,9 +85,8 @@ def test_shopper_searches_filters_crops_and_sees_errors(shop_page, screenshot, p
     # A text file named .jpg: the server's message is shown, no stale results.
     fake = tmp_path / "not-a-photo.jpg"
     fake.write_text("this is a shopping list, not a photo\n")
-    choose_photo(browser, fake)
+    search_photo(browser, fake)
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "crop-readout"), "cannot show a preview"))
-    run_search(browser)
     error = wait(browser).until(EC.visibility_of_element_located((By.ID, "search-error")))
     assert "not a picture in a supported format" in error.text
     assert not browser.find_element(By.ID, "results").is_displayed()
@@ -131,8 +96,7 @@ def test_shopper_searches_filters_crops_and_sees_errors(shop_page, screenshot, p
 def test_page_fits_a_phone_screen(shop_page, screenshot, photo_path):
     browser = shop_page
     browser.set_window_size(375, 812)
-    choose_photo(browser, photo_path("cup.webp"))
-    run_search(browser)
+    search_photo(browser, photo_path("cup.webp"))
 
     assert card_names(browser)[0] == "Coffee cup"
     overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
@@ -142,8 +106,7 @@ def test_page_fits_a_phone_screen(shop_page, screenshot, photo_path):
 
 def test_product_page_from_a_result_card(shop_page, screenshot, photo_path):
     browser = shop_page
-    choose_photo(browser, photo_path("plier1.webp"))
-    run_search(browser)
+    search_photo(browser, photo_path("plier1.webp"))
     browser.find_element(By.CSS_SELECTOR, "#result-grid .card__link").click()
 
     wait(browser).until(EC.title_contains("Combination pliers"))
@@ -155,10 +118,10 @@ def test_product_page_from_a_result_card(shop_page, screenshot, photo_path):
     screenshot("product")
 
 
-def test_page_checks_the_photo_and_resets_the_crop_without_searching(
+def test_page_checks_the_photo_before_searching_and_keeps_the_crop_box_in_the_photo(
     browser, live_server, settings, photo_path
 ):
-    # What the page decides alone, before any search: no photo, a photo over the limit, the crop's reset.
+    # What the page decides alone, before any search: no photo, a photo over the limit; then the crop box.
     settings.SEARCH_QUERY_MAX_BYTES = 20_000
     browser.get(f"{live_server.url}/")
     browser.find_element(By.ID, "search-button").click()
@@ -169,19 +132,22 @@ def test_page_checks_the_photo_and_resets_the_crop_without_searching(
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "search-error"), "photos can be at most"))
     assert not browser.find_element(By.ID, "preview").is_displayed()
 
-    choose_photo(browser, photo_path("cup.webp"))  # 16 KB
+    search_photo(browser, photo_path("cup.webp"))  # 16 KB, searched at once; this catalog is empty
     assert not error.is_displayed()
+    assert browser.find_element(By.ID, "empty-state").is_displayed()
+    crop = browser.find_element(By.ID, "id_crop")
+    browser.find_element(By.ID, "crop-reset").click()
+    assert crop.get_attribute("value") == ""
+    assert browser.find_element(By.ID, "crop-readout").text == "Searching the whole photo."
     box = browser.find_element(By.ID, "crop-box")
     browser.execute_script("arguments[0].focus()", box)
     keys = ActionChains(browser).key_down(Keys.SHIFT)
     for _ in range(5):
         keys.send_keys(Keys.ARROW_LEFT)
     keys.key_up(Keys.SHIFT).perform()
-    crop = browser.find_element(By.ID, "id_crop")
     wait(browser).until(lambda b: crop.get_attribute("value") == "0,0,0.9,1")
-    browser.find_element(By.ID, "crop-reset").click()
-    assert crop.get_attribute("value") == ""
-    assert browser.find_element(By.ID, "crop-readout").text == "Searching the whole photo."
+    wait(browser).until(lambda b: page_params(b).get("crop") == "0,0,0.9,1")  # searched with it
+    wait(browser).until(search_settled)
 
 
 DISPATCH_PHOTO = """
@@ -204,14 +170,15 @@ def test_photo_by_paste_drop_and_url_and_a_shared_link(shop_page, shop_catalog, 
     cup_url = live_server.url + shop_catalog["CUP-1"].images.first().image.url
     pan_url = live_server.url + shop_catalog["PAN-1"].images.first().image.url
 
+    # A pasted or dropped photo is searched at once.
     browser.execute_async_script(DISPATCH_PHOTO, cup_url, "paste")
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "file-name"), "paste.jpg"))
-    run_search(browser)
+    wait(browser).until(search_settled)
     assert card_names(browser)[0] == "Coffee cup"
 
     browser.execute_async_script(DISPATCH_PHOTO, pan_url, "drop")
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "file-name"), "drop.jpg"))
-    run_search(browser)
+    wait(browser).until(search_settled)
     assert card_names(browser)[0] == "Frying pan"
 
     # An image URL: the page URL holds it, so the search can be shared and reloads with results.

@@ -74,3 +74,20 @@ export function applyDrag(rect, handle, dx, dy) {
   }
   return r;
 }
+
+/* A found object this large is the whole photo, not a thing in it: no box is drawn for it and it is
+   never the pre-selected crop. Same rule as WHOLE_PHOTO_AREA in search/views.py. */
+const WHOLE_PHOTO_AREA = 0.9;
+
+export function coversPhoto(rect) {
+  return rect.w * rect.h >= WHOLE_PHOTO_AREA;
+}
+
+/** Where a box lies, in words ("top left", "in the middle"): for names people and screen readers use.
+    Same words as place_in_photo() in search/views.py. */
+export function describePlace(rect) {
+  const third = (centre, low, mid, high) => (centre < 1 / 3 ? low : centre > 2 / 3 ? high : mid);
+  const column = third(rect.x + rect.w / 2, "left", "centre", "right");
+  const row = third(rect.y + rect.h / 2, "top", "middle", "bottom");
+  return row === "middle" && column === "centre" ? "in the middle" : row + " " + column;
+}

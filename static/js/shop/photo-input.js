@@ -1,7 +1,8 @@
 /* Choosing the photo. Owns the file picker #id_image, the camera #id_camera, the image URL field
    #id_url, dropping anywhere on the page (shown on #dropzone), pasting, #file-name, #reload-notice and
    the size limit (the form's data-max-bytes). It only reports what was chosen: onFile(file),
-   onUrl(url), or onRejected(message) for something it cannot search with. */
+   onUrl(url, {typed}) (typed: from the URL field, rather than dropped or pasted), or
+   onRejected(message) for something it cannot search with. */
 
 function megabytes(bytes) {
   return (bytes / 1048576).toFixed(1) + " MB";
@@ -44,11 +45,11 @@ export function createPhotoInput(form, { onFile, onUrl, onRejected }) {
     onFile(file);
   }
 
-  function useUrl(url) {
+  function useUrl(url, { typed = false } = {}) {
     fileInput.value = "";
     cameraInput.value = "";
     fileName.hidden = true;
-    onUrl(url);
+    onUrl(url, { typed });
   }
 
   fileInput.addEventListener("change", () => {
@@ -62,7 +63,7 @@ export function createPhotoInput(form, { onFile, onUrl, onRejected }) {
   urlField.addEventListener("change", () => {
     const value = urlField.value.trim();
     if (value && urlField.checkValidity()) {
-      useUrl(value);
+      useUrl(value, { typed: true });
     }
   });
 

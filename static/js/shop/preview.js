@@ -52,7 +52,9 @@ export function createPreview({ onCropChange }) {
   });
   image.addEventListener("load", () => {
     stage.hidden = false;
-    readout.textContent = crop.describe();
+    if (!readout.textContent) {
+      readout.textContent = crop.describe();
+    }
   });
 
   return {
@@ -70,10 +72,14 @@ export function createPreview({ onCropChange }) {
     keepCropForNextPhoto(rect) {
       pendingCrop = rect;
     },
-    /** Moves the crop from code (no onCropChange: the caller decides whether to search). */
-    setCrop(rect) {
+    /** Moves the crop from code (no onCropChange: the caller decides whether to search). `note`, when
+        given, is what the readout says instead of the crop's size and place. */
+    setCrop(rect, note = "") {
       crop.set(rect);
       syncField();
+      if (note) {
+        readout.textContent = note;
+      }
     },
     /** The crop as the API takes it ("x,y,w,h"), or "" for the whole photo. */
     cropValue: () => field.value,

@@ -2,7 +2,8 @@
    same markup as the server's search/_card.html), the count #results-count, the empty state
    #empty-state and the API's warnings in #search-warnings.
    Hook for more rows from the same answer (e.g. "Other things in your photo"): onRender(fn) runs
-   fn(data, section) after each render; card(result) builds a card for such a row. */
+   fn(data, section, fields) after each render (fields: what the search sent, e.g. its crop);
+   card(result) builds a card for such a row. */
 
 // The same words as search/views.py MATCH_LABELS (the server-rendered page): only a close hit is
 // called a match; a weak one is only the nearest item.
@@ -63,8 +64,8 @@ export function createResults() {
 
   return {
     card,
-    /** Shows the API's answer; returns the sentence for the status line. */
-    render(data) {
+    /** Shows the API's answer to a search that sent `fields`; returns the sentence for the status line. */
+    render(data, fields = {}) {
       const found = (data && data.results) || [];
       grid.replaceChildren(...found.map(card));
       const label = found.length + " product" + (found.length === 1 ? "" : "s");
@@ -73,7 +74,7 @@ export function createResults() {
       $("nothing-close").hidden = !(data && data.nothing_close && found.length > 0);
       section.hidden = false;
       renderWarnings((data && data.warnings) || []);
-      renderers.forEach((renderer) => renderer(data, section));
+      renderers.forEach((renderer) => renderer(data, section, fields));
       return found.length ? "Found " + label + "." : "No matching products.";
     },
     hide() {

@@ -9,7 +9,7 @@ const SEARCH_DELAY_MS = 350; // lets a burst of key presses or filter edits beco
 
 /**
  * `readFields()` gives the filters and crop ({category, min_price, max_price, crop}, unset ones left
- * out); `onSearched()` runs after each search that painted its results.
+ * out); `onSearched(fields)` runs after each search that painted its results, with the fields it sent.
  */
 export function createSearch({ form, readFields, status, results, onSearched }) {
   const apiUrl = form.getAttribute("data-api-url");
@@ -29,11 +29,12 @@ export function createSearch({ form, readFields, status, results, onSearched }) 
     return Boolean(state.file || state.imageUrl);
   }
 
+  /** Resolves to true when this search painted its results (false: it failed or a newer one won). */
   async function run() {
     window.clearTimeout(state.timer);
     if (!hasPhoto()) {
       status.showError("Choose a photo or enter an image URL to search with.");
-      return;
+      return false;
     }
     if (state.request) {
       state.request.abort();
@@ -42,26 +43,29 @@ export function createSearch({ form, readFields, status, results, onSearched }) 
     state.request = controller;
     status.clearError();
     status.busy(true);
+    const sent = fields();
     try {
       const data = await searchByPhoto(apiUrl, {
         file: state.file,
         imageUrl: state.imageUrl,
-        fields: fields(),
+        fields: sent,
         csrfToken: form.elements.csrfmiddlewaretoken.value,
         signal: controller.signal,
       });
       state.searched = true;
-      status.say(results.render(data));
-      onSearched();
+      status.say(results.render(data, sent));
+      onSearched(sent);
+      return true;
     } catch (error) {
       if (error.name === "AbortError") {
-        return;
+        return false;
       }
       results.hide();
       if (!(error instanceof SearchError)) {
         console.error(error); // a bug in this page, not a failed search: leave a trace for developers
       }
       status.showError(error instanceof SearchError ? error.message : "The search failed. Please try again.");
+      return false;
     } finally {
       if (state.request === controller) {
         state.request = null;

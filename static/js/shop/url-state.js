@@ -1,7 +1,8 @@
 /* The search in the page URL, so a search can be shared or reloaded: on load it reads the shared
    search (the image URL and the crop; the server has already rendered its results and filled the
    form), and after each search it writes the current one with history.replaceState (no new history
-   entry). An uploaded photo cannot travel in a URL: photo=upload makes a reload say so plainly.
+   entry), and the server's #share-link with it. An uploaded photo cannot travel in a URL: photo=upload
+   makes a reload say so plainly.
    The keys are the server's SHARE_KEYS (search/views.py); a new one (e.g. a chosen object's box,
    which travels as the crop) is added to both. */
 import { parseCrop } from "./crop-rect.js";
@@ -28,4 +29,12 @@ export function writeSearch({ imageUrl, fields }) {
     }
   });
   window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
+  // The server's "Link to this search" (a shared search) follows: an uploaded photo has no link.
+  const link = document.getElementById("share-link");
+  if (link) {
+    const address = window.location.href;
+    link.href = address;
+    link.textContent = address.length > 80 ? address.slice(0, 79) + "…" : address; // as the server shows it
+    link.parentElement.hidden = !imageUrl;
+  }
 }
