@@ -14,6 +14,7 @@ from .embedder import (
     embedder_spec,
 )
 from .images import ImageDecodeError, ImageSource, ImageTooLarge, load_image, to_rgb
+from .objects import ObjectBox, ObjectFinder, embed_with_objects, find_objects
 from .preprocess import PREPROCESS_VERSION, Preprocessing, crop_fraction
 from .weights import (
     ResolvedWeights,
@@ -34,6 +35,8 @@ __all__ = [
     "ImageDecodeError",
     "ImageSource",
     "ImageTooLarge",
+    "ObjectBox",
+    "ObjectFinder",
     "PreparedBatch",
     "Preprocessing",
     "ResolvedWeights",
@@ -45,6 +48,8 @@ __all__ = [
     "cache_path",
     "crop_fraction",
     "download_weights",
+    "embed_with_objects",
+    "find_objects",
     "iter_batches",
     "load_image",
     "resolve_backbone",

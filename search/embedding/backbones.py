@@ -103,8 +103,22 @@ class _LiteFeatures(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.model.extract_features(x)
-        return self.model._avg_pooling(features).flatten(1)
+        return self.model._avg_pooling(self.feature_map(x)).flatten(1)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last (1280, H/32, W/32) activations, before pooling."""
+        return self.model.extract_features(x)
+
+
+def feature_map(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The backbone's last feature map (n, dim, H/32, W/32) for a normalised batch: what ``module(x)``
+    average-pools into its vectors, taken from the very module the embedder loaded."""
+    if isinstance(module, _LiteFeatures):
+        return module.feature_map(x)
+    if isinstance(module, torchvision.models.ResNet):
+        stem = module.maxpool(module.relu(module.bn1(module.conv1(x))))
+        return module.layer4(module.layer3(module.layer2(module.layer1(stem))))
+    raise TypeError(f"no feature map for {type(module).__name__}")
 
 
 def build_efficientnet_lite0(weights_path: str) -> Backbone:

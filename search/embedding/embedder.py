@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .backbones import WeightsError
+from .backbones import WeightsError, feature_map
 from .batches import iter_batches
 from .images import ImageSource, load_image
 from .preprocess import Preprocessing
@@ -174,6 +174,22 @@ class Embedder:
             inputs = batch.to(self.device).contiguous(memory_format=torch.channels_last)
             features = F.normalize(self.model(inputs).float(), dim=1)
         return features.cpu().numpy().astype(np.float32, copy=False)
+
+    def feature_map(self, image: Image.Image, *, long_side: int = 448) -> torch.Tensor:
+        """The backbone's last feature map (dim, h, w), float32 on the CPU, for the whole photo
+        resized to ``long_side`` pixels on its longer side: aspect kept, no centre crop, each side
+        rounded to a multiple of 32 so every cell covers whole pixels. One forward pass of the model
+        already loaded; it shows where in the photo the model sees things (``search.embedding.objects``)."""
+        width, height = image.size
+        scale = long_side / max(width, height)
+        size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        array = np.asarray(rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
+        pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+        with torch.inference_mode():
+            batch = self.preprocessing.normalize(pixels).to(self.device)
+            features = feature_map(self.model, batch.contiguous(memory_format=torch.channels_last))
+        return features[0].float().cpu()
 
     def embed_sources(
         self, sources: Iterable[T], *, max_pixels: int, workers: int = 2, batch_size: int | None = None
