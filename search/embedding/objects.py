@@ -5,10 +5,11 @@ kept, no centre crop) gives the backbone's last feature map, a grid of cells (20
 photo). A cell is salient when the model sees much there (channel energy, the L2 norm) AND it looks
 unlike the photo's border (1 - cosine to the mean border cell: a desk, a wall, a lawn around the
 thing). Regions of salient cells at several fractions of the peak give candidate boxes, each scored
-by how much saliency it holds for its size; NMS removes duplicates. When the whole interior is unlike
-the border, the photo is a product shot (one thing filling it) and the box around all of it comes
-first. The caller then embeds the boxes, cropped from the full-resolution photo, together with the
-whole photo in one batch (``embed_with_objects``) and ranks products by the best evidence.
+by how much saliency it holds for its size; NMS removes duplicates and weak boxes are dropped. When
+the whole interior is unlike the border, the photo is a product shot (one thing filling it) and the
+box around all of it comes first. The caller then embeds the boxes, cropped from the full-resolution
+photo, together with the whole photo in one batch (``embed_with_objects``) and ranks products by the
+best evidence: each product's highest similarity over the boxes and the whole photo.
 
 Class-agnostic: nothing here knows ImageNet classes. bench/bench_scenes.py chose every default.
 """
@@ -30,6 +31,7 @@ LONG_SIDE = 640
 LEVELS = (0.2, 0.35, 0.5, 0.65, 0.8)
 MARGIN = 0.0
 NMS_IOU = 0.5
+MIN_SCORE = 0.1
 PRODUCT_SHOT_CONTRAST = 0.8
 
 
@@ -67,6 +69,7 @@ class ObjectFinder:
     levels: tuple[float, ...] = LEVELS  # region thresholds, as fractions of the peak saliency
     margin: float = MARGIN  # each side grows by this fraction of the box's size
     nms_iou: float = NMS_IOU
+    min_score: float = MIN_SCORE  # weaker boxes are dropped (each costs a crop embedding); the main stays
     product_shot_contrast: float = PRODUCT_SHOT_CONTRAST
 
     def __post_init__(self) -> None:
@@ -90,7 +93,8 @@ class ObjectFinder:
         shot = product_shot(contrast)
         if shot >= self.product_shot_contrast:
             candidates.append(_foreground_box(contrast, score=shot))
-        return nms(candidates, self.nms_iou)[: self.max_objects]
+        kept = nms(candidates, self.nms_iou)[: self.max_objects]
+        return kept[:1] + [box for box in kept[1:] if box.score >= self.min_score]
 
     def _regions(self, sal: np.ndarray) -> list[ObjectBox]:
         rows, cols = sal.shape

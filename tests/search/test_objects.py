@@ -74,6 +74,13 @@ def test_max_objects_is_respected_and_must_be_positive():
         ObjectFinder(max_objects=0)
 
 
+def test_weak_boxes_are_dropped_but_the_main_box_stays():
+    grid = grid_with_blobs([(1, 3, 1, 3), (6, 8, 6, 8)])
+    everything = ObjectFinder(min_score=0.0).boxes(grid)
+    assert len(everything) > 1
+    assert ObjectFinder(min_score=1.0).boxes(grid) == everything[:1]
+
+
 def test_a_uniform_picture_gives_the_whole_photo():
     assert ObjectFinder().boxes(np.ones((8, 6, 9), dtype=np.float32)) == [ObjectBox(*WHOLE, 0.0)]
 
@@ -94,7 +101,7 @@ def embedder(tmp_path_factory):
         torch_home=str(tmp_path_factory.mktemp("torch-home")),
         allow_download=False,
         threads=2,
-        batch_size=4,  # smaller than a query's boxes + whole photo: embed_with_objects must not split
+        batch_size=2,  # smaller than a query's boxes + whole photo: embed_with_objects must not split
     )
     return build_embedder(config)
 
