@@ -174,7 +174,13 @@ def test_embed_with_objects_gives_query_vectors_in_one_batch(embedder):
     scene = photo("box_in_scene.png")
     boxes = find_objects(embedder, scene)
     assert len(boxes) + 1 > embedder.batch_size
-    whole, vectors = embed_with_objects(embedder, scene, boxes)
+    calls = []
+    hook = embedder.model.register_forward_hook(lambda module, inputs, output: calls.append(len(output)))
+    try:
+        whole, vectors = embed_with_objects(embedder, scene, boxes)
+    finally:
+        hook.remove()
+    assert calls == [len(boxes) + 1]  # one forward pass for the boxes and the whole photo
     assert vectors.shape == (len(boxes), embedder.dim)
     assert float(whole @ embedder.embed_one(scene)) > 0.9999
     crop = crop_fraction(scene, boxes[0].crop)
