@@ -67,3 +67,55 @@ def fashion_mnist_test(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """(10000, 28, 28) uint8 images and (10000,) labels of the Fashion-MNIST test set."""
     folder = root / "fashion-mnist"
     return read_idx(folder / "t10k-images-idx3-ubyte.gz"), read_idx(folder / "t10k-labels-idx1-ubyte.gz")
+
+
+# --- product-in-a-scene backgrounds: real photos that are NOT in the catalog ---------------------
+
+# Scenes from the dev sets (desks, rooms, streets, campus): left out of the scene benchmark's catalog.
+DEV_SCENES = (
+    "opencv/stuff.jpg", "opencv/home.jpg", "opencv/left.jpg", "opencv/building.jpg",
+    "mvtb/lab-scene.png", "mvtb/street.png", "mvtb/road.png", "mvtb/parks.png", "mvtb/image3.jpg",
+    "mvtb/roof.png", "mvtb/notre-dame.png",
+)  # fmt: skip
+# Photographs (not drawings) among Debian's desktop wallpapers, all GPL-2+ (debian/copyright of each).
+WALLPAPER_PACKAGES = ("mate-backgrounds", "lomiri-wallpapers-20.04")
+WALLPAPERS = (
+    "usr/share/backgrounds/mate/nature/Aqua.jpg", "usr/share/backgrounds/mate/nature/Blinds.jpg",
+    "usr/share/backgrounds/mate/nature/Dune.jpg", "usr/share/backgrounds/mate/nature/FreshFlower.jpg",
+    "usr/share/backgrounds/mate/nature/Garden.jpg", "usr/share/backgrounds/mate/nature/GreenMeadow.jpg",
+    "usr/share/backgrounds/mate/nature/LadyBird.jpg", "usr/share/backgrounds/mate/nature/RainDrops.jpg",
+    "usr/share/backgrounds/mate/nature/Storm.jpg", "usr/share/backgrounds/mate/nature/TwoWings.jpg",
+    "usr/share/backgrounds/mate/nature/Wood.jpg", "usr/share/backgrounds/mate/nature/YellowFlower.jpg",
+    "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", "usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg",
+)  # fmt: skip
+
+
+def wallpapers(root: Path) -> list[Path]:
+    """The photographs among Debian's wallpapers, fetched into root/wallpapers with `apt-get download`
+    and `dpkg-deb -x` (no root, nothing installed) when missing."""
+    folder = root / "wallpapers"
+    wanted = [folder / Path(name).name for name in WALLPAPERS]
+    if all(path.is_file() for path in wanted):
+        return wanted
+    debs, extracted = root / "deb-wallpapers", root / "x-wallpapers"
+    debs.mkdir(parents=True, exist_ok=True)
+    print(f"fetching {', '.join(WALLPAPER_PACKAGES)} into {debs} ...", flush=True)
+    subprocess.run(["apt-get", "download", *WALLPAPER_PACKAGES], cwd=debs, check=True)
+    folder.mkdir(exist_ok=True)
+    for deb in debs.glob("*.deb"):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(extracted)], check=True)
+    for name, target in zip(WALLPAPERS, wanted, strict=True):
+        target.write_bytes((extracted / name).read_bytes())
+    return wanted
+
+
+def scene_backgrounds(root: Path) -> list[Path]:
+    """Real background photos for pasted products: the mvtb campus gallery (with its holdout), the
+    dev sets' indoor and street scenes, and Debian's photographic wallpapers; in a stable order."""
+    campus = sorted((root / "mvtb" / "campus").rglob("*.png"))
+    return campus + [root / name for name in DEV_SCENES] + wallpapers(root)
+
+
+def scene_products(root: Path) -> list[Path]:
+    """The things pasted into scenes: GCompris's tools and household objects."""
+    return sorted(p for sub in ("tools", "others") for p in (root / "gcompris" / sub).glob("*.webp"))

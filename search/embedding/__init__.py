@@ -17,6 +17,7 @@ from .embedder import (
     build_embedder_from_spec,
     embedder_spec,
 )
+from .objects import ObjectBox, ObjectFinder, embed_with_objects, find_objects
 from .preprocess import PREPROCESS_VERSION, Preprocessing, crop_fraction
 from .weights import (
     ResolvedWeights,
@@ -37,6 +38,8 @@ __all__ = [
     "ImageDecodeError",
     "ImageSource",
     "ImageTooLarge",
+    "ObjectBox",
+    "ObjectFinder",
     "PreparedBatch",
     "Preprocessing",
     "ResolvedWeights",
@@ -48,6 +51,8 @@ __all__ = [
     "cache_path",
     "crop_fraction",
     "download_weights",
+    "embed_with_objects",
+    "find_objects",
     "iter_batches",
     "load_image",
     "resolve_backbone",

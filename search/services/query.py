@@ -146,10 +146,15 @@ def _search_with_objects(
     filters: Filters,
 ) -> tuple[list[Hit], list[ObjectMatch]]:
     from search.embedding import crop_fraction
-    from search.embedding.objects import find_objects
+    from search.embedding.objects import ObjectFinder
 
+    finder = ObjectFinder(
+        max_objects=settings.SEARCH_MAX_OBJECTS,
+        long_side=settings.SEARCH_OBJECTS_LONG_SIDE,
+        min_score=settings.SEARCH_OBJECTS_MIN_SCORE,
+    )
     with timed(ranker.timings, "objects"):
-        boxes = find_objects(embedder, detailed, max_objects=settings.SEARCH_MAX_OBJECTS)
+        boxes = finder.find(embedder, detailed)
     with timed(ranker.timings, "model"):
         crops = [crop_fraction(detailed, _inside(box.crop)) for box in boxes]
         vectors = np.asarray(embedder.embed([picture, *crops]), dtype=np.float32)

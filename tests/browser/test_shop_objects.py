@@ -6,6 +6,7 @@ The photo is a real scene: two catalog photos pasted into tests/photos/box_in_sc
 tests/search/test_object_search.py builds it, searched against SHOP_CATALOG with the real model.
 """
 
+import math
 import time
 
 import pytest
@@ -36,7 +37,8 @@ return [...document.querySelectorAll('#object-layer .thing-dot')].map(dot => {
   const r = dot.getBoundingClientRect();
   return {label: dot.getAttribute('aria-label'), crop: dot.dataset.box,
           marked: dot.classList.contains('is-marked'), pressed: dot.getAttribute('aria-pressed'),
-          width: r.width, height: r.height, visible: dot.checkVisibility()};
+          width: r.width, height: r.height, visible: dot.checkVisibility(),
+          x: r.left + r.width / 2, y: r.top + r.height / 2};
 });
 """
 READ_ROWS = """
@@ -94,6 +96,10 @@ def check_things_over_the_preview(browser, truth) -> list[dict]:
     ]
     assert {product_under(dot["box"], truth) for dot in found} >= set(PRODUCT.values()), found
     assert all(dot["visible"] and dot["width"] >= 44 and dot["height"] >= 44 for dot in found), found
+    # Every dot can be tapped: none lies on another, however close the things are.
+    for number, dot in enumerate(found):
+        for other in found[number + 1 :]:
+            assert math.hypot(dot["x"] - other["x"], dot["y"] - other["y"]) >= 43.5, found
     outlines = browser.find_elements(By.CSS_SELECTOR, "#object-layer .thing-outline")
     assert len(outlines) == len(found)
     # The main thing is pre-selected as the crop box, and the results are still the whole photo's.

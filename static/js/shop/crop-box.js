@@ -51,7 +51,7 @@ export class CropBox {
     s.height = this.rect.h * 100 + "%";
   }
 
-  start(event) {
+  start(event, handle = null) {
     if (event.pointerType === "mouse" && event.button !== 0) {
       return;
     }
@@ -59,7 +59,7 @@ export class CropBox {
     const area = this.stage.getBoundingClientRect();
     this.drag = {
       id: event.pointerId,
-      handle: event.target.getAttribute("data-handle") || "move",
+      handle: handle || event.target.getAttribute("data-handle") || "move",
       x: event.clientX,
       y: event.clientY,
       rect: { ...this.rect },
@@ -68,6 +68,13 @@ export class CropBox {
     };
     this.box.setPointerCapture(event.pointerId);
     this.box.focus({ preventScroll: true });
+  }
+
+  /** Takes over a pointer pressed elsewhere over the photo (e.g. on a thing's dot) as a move of the
+   * box, from where it was pressed: a drag that happens to start on a dot still moves the crop. */
+  grab(pressed, moved) {
+    this.start(pressed, "move");
+    this.move(moved);
   }
 
   move(event) {

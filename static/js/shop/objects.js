@@ -39,6 +39,17 @@ export function createObjects({ preview, results, onPick }) {
     fresh: true, // this photo's things have not been shown yet: the main one gets pre-selected
   };
 
+  // Dots are placed in pixels (dotSpots), so they are placed again when the photo's size on screen
+  // changes: the preview finishing loading (a shared link), a turned phone, a resized window.
+  if (window.ResizeObserver && layer.parentElement) {
+    let seen = "";
+    new ResizeObserver(() => {
+      const size = layer.parentElement.clientWidth + "x" + layer.parentElement.clientHeight;
+      if (size !== seen && state.things.length) drawDots();
+      seen = size;
+    }).observe(layer.parentElement);
+  }
+
   function name(thing) {
     return "Thing " + thing.number;
   }
@@ -61,8 +72,54 @@ export function createObjects({ preview, results, onPick }) {
     onPick(state.things[index]);
   }
 
+  // Where each thing's dot goes, as fractions of the preview: on the thing's centre, kept whole inside
+  // the photo, and moved down (then across) off any dot placed before it, so that small things side by
+  // side never hide each other's dot (a dot is 44 px, a finger's width).
+  function dotSpots() {
+    const width = layer.clientWidth || layer.parentElement.clientWidth;
+    const height = layer.clientHeight || layer.parentElement.clientHeight;
+    const size = 44;
+    const placed = [];
+    return state.things.map((thing) => {
+      if (!width || !height) return { x: thing.box.x + thing.box.w / 2, y: thing.box.y + thing.box.h / 2 };
+      const inside = (value, extent) => Math.min(Math.max(value, size / 2), Math.max(extent - size / 2, size / 2));
+      let x = inside((thing.box.x + thing.box.w / 2) * width, width);
+      let y = inside((thing.box.y + thing.box.h / 2) * height, height);
+      const clash = () => placed.some((other) => Math.hypot(other.x - x, other.y - y) < size);
+      for (let tries = 0; clash() && tries < 64; tries += 1) {
+        y += size;
+        if (y > height - size / 2) {
+          y = size / 2;
+          x = x + size > width - size / 2 ? size / 2 : x + size;
+        }
+      }
+      placed.push({ x, y });
+      return { x: x / width, y: y / height };
+    });
+  }
+
+  // A tap on a dot picks its thing; a drag that starts on a dot moves the crop box as if it had
+  // started on the box (dots sit inside the box, often on its centre), so they never block a drag.
+  function handDragsToTheCrop(dot) {
+    let pressed = null;
+    dot.addEventListener("pointerdown", (event) => {
+      pressed = event;
+      dot.setPointerCapture(event.pointerId); // a mouse leaving the dot still reports its moves here
+    });
+    dot.addEventListener("pointermove", (event) => {
+      if (pressed && Math.hypot(event.clientX - pressed.clientX, event.clientY - pressed.clientY) > 8) {
+        preview.grabCrop(pressed, event); // captures the pointer: its moves and release go to the crop box
+        pressed = null;
+      }
+    });
+    dot.addEventListener("pointerup", () => {
+      pressed = null;
+    });
+  }
+
   function drawDots() {
     const nodes = [];
+    const spots = dotSpots();
     state.things.forEach((thing, index) => {
       const marked = index === state.selected;
       const outline = document.createElement("span");
@@ -84,10 +141,11 @@ export function createObjects({ preview, results, onPick }) {
       dot.classList.toggle("is-marked", marked);
       dot.setAttribute("aria-pressed", String(marked && !state.preselected));
       dot.dataset.box = formatCrop(thing.box);
-      // On the thing's centre, kept whole inside the photo (the stage clips what overflows).
-      dot.style.left = "clamp(22px, " + pct(thing.box.x + thing.box.w / 2) + ", calc(100% - 22px))";
-      dot.style.top = "clamp(22px, " + pct(thing.box.y + thing.box.h / 2) + ", calc(100% - 22px))";
+      const spot = spots[index];
+      dot.style.left = pct(spot.x);
+      dot.style.top = pct(spot.y);
       dot.addEventListener("click", () => pick(index));
+      handDragsToTheCrop(dot);
       nodes.push(outline, dot);
     });
     layer.replaceChildren(...nodes);

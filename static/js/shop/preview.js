@@ -68,6 +68,10 @@ export function createPreview({ onCropChange }) {
       show(objectUrl);
     },
     showUrl: show,
+    /** A pointer pressed over the photo (not on the box) that the shopper drags: it moves the crop. */
+    grabCrop(pressed, moved) {
+      crop.grab(pressed, moved);
+    },
     /** A crop from a shared link waits for its photo: the next photo shown starts with it. */
     keepCropForNextPhoto(rect) {
       pendingCrop = rect;

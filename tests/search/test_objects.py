@@ -1,0 +1,201 @@
+"""Finding the things in a shopper's photo (search.embedding.objects), on real photos and the real model."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from search.embedding import EmbedderConfig, build_embedder, crop_fraction, load_image
+from search.embedding.objects import ObjectBox, ObjectFinder, embed_with_objects, find_objects, regions
+from tests.conftest import PHOTOS_DIR
+
+LIMIT = 40_000_000
+WHOLE = (0.0, 0.0, 1.0, 1.0)
+# The test catalog: real product photos; the scene (campus.jpg) is not in it.
+CATALOG = ["hammer1.webp", "hammer2.webp", "scissors1.webp", "plier1.webp", "cup.webp", "chair.webp"]
+CATALOG += ["bulb.webp", "pan.webp", "box.png", "apple.jpg", "orange.jpg", "multimeter1.webp"]
+
+
+def photo(name: str) -> Image.Image:
+    return load_image(PHOTOS_DIR / name, max_pixels=LIMIT)
+
+
+def pasted(scene: Image.Image, product: Image.Image, *, x: float, y: float, width: float, angle: float):
+    """``product`` scaled to ``width`` of the scene, rotated, pasted at (x, y); the scene and its true box."""
+    size = (round(width * scene.width), round(width * scene.width * product.height / product.width))
+    thing = product.resize(size, Image.Resampling.BICUBIC).rotate(angle, expand=True)
+    mask = Image.new("L", size, 255).rotate(angle, expand=True)
+    left, top = round(x * scene.width), round(y * scene.height)
+    out = scene.copy()
+    out.paste(thing, (left, top), mask)
+    return out, (left / out.width, top / out.height, thing.width / out.width, thing.height / out.height)
+
+
+def assert_inside_unit_square(boxes: list[ObjectBox]) -> None:
+    for box in boxes:
+        assert 0 <= box.x < 1 and 0 <= box.y < 1 and box.w > 0 and box.h > 0
+        assert box.x + box.w <= 1 + 1e-9 and box.y + box.h <= 1 + 1e-9
+        assert 0 <= box.score <= 1
+
+
+# --- the grid logic, on feature maps built by hand (no model) -------------------------------------
+
+
+def grid_with_blobs(blobs, shape=(10, 15), dim=32, seed=0):
+    """A (dim, h, w) feature map: a textured background and, in each (r0, r1, c0, c1) blob, strong
+    features of another kind, as a backbone shows a thing on a desk."""
+    rng = np.random.default_rng(seed)
+    grid = np.abs(rng.normal(0.0, 0.1, (dim, *shape))) + np.eye(dim)[0][:, None, None]
+    for k, (r0, r1, c0, c1) in enumerate(blobs):
+        grid[:, r0:r1, c0:c1] += 4.0 * np.eye(dim)[k + 1][:, None, None]
+    return grid.astype(np.float32)
+
+
+def test_a_standout_block_of_cells_becomes_the_main_box():
+    boxes = ObjectFinder().boxes(grid_with_blobs([(3, 6, 6, 10)]))
+    main = boxes[0]
+    assert main.crop == pytest.approx((6 / 15, 3 / 10, 4 / 15, 3 / 10))
+    assert main.score == max(box.score for box in boxes) > 0
+    assert_inside_unit_square(boxes)
+
+
+def test_two_blocks_apart_give_two_boxes():
+    truths = [(1 / 15, 2 / 10, 3 / 15, 3 / 10), (10 / 15, 5 / 10, 4 / 15, 4 / 10)]
+    boxes = ObjectFinder().boxes(grid_with_blobs([(2, 5, 1, 4), (5, 9, 10, 14)]))
+    for truth in truths:
+        assert max(box.iou(truth) for box in boxes) > 0.99
+
+
+def test_max_objects_is_respected_and_must_be_positive():
+    grid = grid_with_blobs([(1, 3, 1, 3), (1, 3, 6, 8), (6, 8, 1, 3), (6, 8, 6, 8), (6, 8, 11, 13)])
+    assert len(ObjectFinder().boxes(grid)) == 5
+    assert len(ObjectFinder(max_objects=2).boxes(grid)) == 2
+    with pytest.raises(ValueError, match="max_objects"):
+        ObjectFinder(max_objects=0)
+
+
+def test_weak_boxes_are_dropped_but_the_main_box_stays():
+    grid = grid_with_blobs([(1, 3, 1, 3), (6, 8, 6, 8)])
+    everything = ObjectFinder(min_score=0.0).boxes(grid)
+    assert len(everything) > 1
+    assert ObjectFinder(min_score=1.0).boxes(grid) == everything[:1]
+
+
+def test_a_uniform_picture_gives_the_whole_photo():
+    assert ObjectFinder().boxes(np.ones((8, 6, 9), dtype=np.float32)) == [ObjectBox(*WHOLE, 0.0)]
+
+
+def test_regions_are_8_connected():
+    mask = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=bool)
+    found = sorted(sorted(map(tuple, cells.tolist())) for cells in regions(mask))
+    assert found == [[(0, 0), (1, 1)], [(0, 3)], [(2, 3)]]
+
+
+# --- the real model ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    config = EmbedderConfig(
+        backbone="resnet50",
+        torch_home=str(tmp_path_factory.mktemp("torch-home")),
+        allow_download=False,
+        threads=2,
+        batch_size=2,  # smaller than a query's boxes + whole photo: embed_with_objects must not split
+    )
+    return build_embedder(config)
+
+
+@pytest.fixture(scope="module")
+def catalog_vectors(embedder):
+    return embedder.embed([photo(name) for name in CATALOG])
+
+
+@pytest.mark.slow
+def test_feature_map_is_the_loaded_models_own(embedder):
+    square = photo("cup.webp").resize((224, 224), Image.Resampling.BICUBIC)
+    grid = embedder.feature_map(square, long_side=224)
+    assert tuple(grid.shape) == (1280, 7, 7)
+    pooled = torch.nn.functional.normalize(grid.mean(dim=(1, 2)), dim=0).numpy()
+    pixels = torch.from_numpy(np.array(square)).permute(2, 0, 1).unsqueeze(0)
+    assert float(pooled @ embedder.embed_tensor(pixels)[0]) > 0.9999  # what the model's forward pools
+
+
+@pytest.mark.slow
+def test_feature_map_keeps_the_aspect_ratio_without_a_centre_crop(embedder):
+    scene = photo("campus.jpg")  # 640 x 426
+    assert tuple(embedder.feature_map(scene, long_side=640).shape) == (1280, 13, 20)
+    assert tuple(embedder.feature_map(scene.rotate(90, expand=True), long_side=448).shape) == (1280, 14, 9)
+
+
+@pytest.mark.slow
+def test_feature_map_of_a_resnet():
+    resnet = build_embedder(EmbedderConfig(backbone="resnet18", untrained=True, threads=2))
+    assert tuple(resnet.feature_map(photo("campus.jpg"), long_side=640).shape) == (512, 13, 20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hammer1.webp", "scissors1.webp", "cup.webp"])
+def test_a_product_pasted_into_a_real_scene_is_the_main_box(embedder, name):
+    scene, truth = pasted(photo("campus.jpg"), photo(name), x=0.55, y=0.45, width=0.3, angle=10)
+    boxes = find_objects(embedder, scene)
+    assert boxes[0].iou(truth) >= 0.5
+    assert_inside_unit_square(boxes)
+
+
+@pytest.mark.slow
+def test_two_products_apart_give_two_boxes(embedder):
+    scene, hammer = pasted(photo("campus.jpg"), photo("hammer1.webp"), x=0.05, y=0.5, width=0.3, angle=-8)
+    scene, scissors = pasted(scene, photo("scissors1.webp"), x=0.6, y=0.4, width=0.3, angle=10)
+    boxes = find_objects(embedder, scene)
+    on_hammer = max(boxes, key=lambda box: box.iou(hammer))
+    on_scissors = max(boxes, key=lambda box: box.iou(scissors))
+    assert on_hammer is not on_scissors
+    assert on_hammer.iou(hammer) >= 0.5 and on_scissors.iou(scissors) >= 0.5
+
+
+@pytest.mark.slow
+def test_a_photo_filled_by_one_product_gives_the_whole_photo(embedder):
+    boxes = find_objects(embedder, photo("multimeter1.webp"))
+    assert boxes[0].iou(WHOLE) >= 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_objects", [1, 2, 5])
+def test_max_objects_and_unit_square_on_a_real_scene(embedder, max_objects):
+    boxes = find_objects(embedder, photo("box_in_scene.png"), max_objects=max_objects)
+    assert 1 <= len(boxes) <= max_objects
+    assert boxes == sorted(boxes, key=lambda box: -box.score)
+    assert_inside_unit_square(boxes)
+
+
+@pytest.mark.slow
+def test_embed_with_objects_gives_query_vectors_in_one_batch(embedder):
+    scene = photo("box_in_scene.png")
+    boxes = find_objects(embedder, scene)
+    assert len(boxes) + 1 > embedder.batch_size
+    calls = []
+    hook = embedder.model.register_forward_hook(lambda module, inputs, output: calls.append(len(output)))
+    try:
+        whole, vectors = embed_with_objects(embedder, scene, boxes)
+    finally:
+        hook.remove()
+    assert calls == [len(boxes) + 1]  # one forward pass for the boxes and the whole photo
+    assert vectors.shape == (len(boxes), embedder.dim)
+    assert float(whole @ embedder.embed_one(scene)) > 0.9999
+    crop = crop_fraction(scene, boxes[0].crop)
+    assert float(vectors[0] @ embedder.embed_one(crop)) > 0.9999
+
+
+@pytest.mark.slow
+def test_each_pasted_products_box_embeds_closest_to_its_own_photo(embedder, catalog_vectors):
+    scene, hammer = pasted(photo("campus.jpg"), photo("hammer1.webp"), x=0.05, y=0.5, width=0.3, angle=-8)
+    scene, cup = pasted(scene, photo("cup.webp"), x=0.6, y=0.4, width=0.3, angle=10)
+    boxes = find_objects(embedder, scene)
+    whole, vectors = embed_with_objects(embedder, scene, boxes)
+    for truth, name in ((hammer, "hammer1.webp"), (cup, "cup.webp")):
+        row = max(range(len(boxes)), key=lambda i: boxes[i].iou(truth))
+        assert CATALOG[int(np.argmax(catalog_vectors @ vectors[row]))] == name
+    # Best evidence over boxes and the whole photo puts one of the two first.
+    best = np.maximum(catalog_vectors @ whole, (catalog_vectors @ vectors.T).max(axis=1))
+    assert CATALOG[int(np.argmax(best))] in {"hammer1.webp", "cup.webp"}
