@@ -80,7 +80,7 @@ def post_worker_init(worker) -> None:
 
     def warm() -> None:
         try:
-            from search.services.state import current_embedder
+            from search.embedder import current_embedder
 
             current_embedder()
         except Exception:  # noqa: BLE001 - any failure shows up again, explained, on the first search

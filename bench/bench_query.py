@@ -83,9 +83,9 @@ def main() -> None:
         from django.core.management import call_command
 
         from catalog.models import Product
+        from search.embedder import current_embedder
         from search.embedding import load_image
         from search.services.query import PhotoSource, photo_search
-        from search.services.state import current_embedder
 
         call_command("migrate", verbosity=0, interactive=False)
         call_command("load_demo", stdout=io.StringIO())

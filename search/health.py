@@ -78,7 +78,7 @@ class _ModelLoader:
             self.thread.join(timeout)
 
     def _load(self) -> None:
-        from search.services.state import SearchUnavailable, current_embedder
+        from search.embedder import SearchUnavailable, current_embedder
 
         try:
             current_embedder()

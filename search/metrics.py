@@ -64,7 +64,7 @@ Search = TypeVar("Search", bound=Callable[..., Any])
 def search_outcome(result: Any = None, error: BaseException | None = None) -> tuple[str, str]:
     """(outcome, code) of one search: the codes are the API's (search.api.exceptions)."""
     # Not at the top: search.services imports this module (query.py) while it is being imported.
-    from search.services.state import SearchUnavailable
+    from search.embedder import SearchUnavailable
 
     if error is None:
         return ("ok" if result.hits else "no_results"), ""

@@ -57,7 +57,7 @@ class IndexBuild(models.Model):
     embeddings_until = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
-    # When a build_index task was last sent for it: a queued build with no task behind it is sent again.
+    # When an index_build_run task was last sent for it: a queued build with no task behind it is sent again.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     # The lease of the worker running it (shop_search.leases): a stale heartbeat means the worker was lost.

@@ -17,10 +17,11 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
 
 from search.models import IndexBuild
+from search.services.status import IndexState
 
 logger = logging.getLogger(__name__)
 P = "shop_search"
-STATES = ("empty", "building", "ready", "stale", "model-mismatch")
+STATES = tuple(state.value for state in IndexState)
 # Seconds. A small shop builds in seconds; a large one, re-embedding everything after a model switch,
 # in hours (docs/benchmarks.md).
 BUILD_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)

@@ -6,7 +6,7 @@ All tasks are idempotent (settled embeddings are skipped, a build runs only from
 task redelivered after a worker crash does no harm: they are acknowledged after they ran (acks_late),
 and a task whose pool process died is sent again (reject_on_worker_lost), counted as a retry
 (retry_on_worker_lost) so that a photo or build that kills its process is not redelivered forever.
-A redelivered build_index finds its build "running": once that build's lease ran out it is failed and
+A redelivered index_build_run task finds its build "running": once that build's lease ran out it is failed and
 the next build enqueued (search.services.builds); before that the task does nothing and ``reap``
 (run by Celery beat) finishes the job.
 """
@@ -45,8 +45,8 @@ def embed_images(image_ids: list[int]) -> dict[str, int]:
     return {"embedded": summary.embedded, "failed": summary.failed, "skipped": summary.skipped}
 
 
-@shared_task(name="search.build_index", **RETRY_OPTIONS)
-def build_index(build_id: int) -> str:
+@shared_task(name="search.index_build_run", **RETRY_OPTIONS)
+def index_build_run(build_id: int) -> str:
     build = services.index_build_run(build_id=build_id)
     return build.status if build is not None else "gone"
 

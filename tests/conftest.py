@@ -36,10 +36,11 @@ def _isolated_media(settings, tmp_path):
 def _model_vectors_cached():
     """The site's embedder remembers the vectors the real model computed in this session."""
     import search.embedder
+    import search.embedding
 
-    real_build = search.embedder.build_embedder
+    real_build = search.embedding.build_embedder  # what search.embedder.current_embedder loads with
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(search.embedder, "build_embedder", lambda config: VECTORS.wrap(real_build(config)))
+        patch.setattr(search.embedding, "build_embedder", lambda config: VECTORS.wrap(real_build(config)))
         search.embedder.reset_embedder()  # one built before this session fixture would be unwrapped
         yield VECTORS
 

@@ -21,15 +21,16 @@ from catalog.admin import ProductAdmin
 from catalog.admin.views import PhotoCard, admin_context, photo_card, require_permission
 from catalog.models import Product, ProductImage
 from search import services
+from search.services.status import ProductIndexState
 
 SIMILAR_COUNT = 8
 PHOTO_SEARCH_RESULTS = 24
 STATUS_LABELS = {
-    "indexed": "In the index",
-    "embedded": "Embedded, not in the index yet",
-    "pending": "Waiting to be embedded",
-    "failed": "Embedding failed",
-    "no-photo": "No photo",
+    ProductIndexState.INDEXED: "In the index",
+    ProductIndexState.EMBEDDED: "Embedded, not in the index yet",
+    ProductIndexState.PENDING: "Waiting to be embedded",
+    ProductIndexState.FAILED: "Embedding failed",
+    ProductIndexState.NO_PHOTO: "No photo",
 }
 
 
@@ -92,7 +93,7 @@ class SearchProductAdmin(ProductAdmin):
             status.reason,
             status.state,
             format_html('<div class="admin-extra-reason">{}</div>', status.reason)
-            if status.state == "failed"
+            if status.state == ProductIndexState.FAILED
             else "",
         )
 

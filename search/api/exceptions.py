@@ -21,9 +21,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from search.embedder import SearchUnavailable
 from search.fetch import UrlFetchError
 from search.public_text import shown_to
-from search.services.state import SearchUnavailable
 from search.uploads import QueryImageError, http_status
 
 logger = logging.getLogger(__name__)

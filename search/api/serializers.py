@@ -16,6 +16,7 @@ from catalog.api.serializers import (
     ProductImageOutputSerializer,
     ProductOutputSerializer,
 )
+from search.services.status import IndexState
 from search.uploads import parse_crop
 
 K_MAX = 100
@@ -204,4 +205,4 @@ class IndexStatusOutputSerializer(serializers.Serializer):
     index_problem = serializers.CharField(
         help_text="Empty, or why the published index build does not serve and what serves instead."
     )
-    state = serializers.ChoiceField(choices=["empty", "building", "ready", "stale", "model-mismatch"])
+    state = serializers.ChoiceField(choices=[state.value for state in IndexState])

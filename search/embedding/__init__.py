@@ -1,6 +1,6 @@
 """Pure PyTorch/Pillow embedding engine: image loading, preprocessing, backbones, weights, vectors.
 
-No Django here; ``search.embedder.get_embedder()`` builds the process-wide Embedder from settings.
+No Django here; ``search.embedder.current_embedder()`` builds the process-wide Embedder from settings.
 """
 
 # The decoder lives with the catalog (both sides validate and read pictures with it); the engine

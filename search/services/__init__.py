@@ -3,6 +3,8 @@
 Admin actions, API views, the shopper page, management commands and Celery tasks all call these.
 """
 
+from search.embedder import SearchUnavailable
+
 from .build_queue import (
     BuildsReaped,
     index_build_request,
@@ -21,11 +23,12 @@ from .embeddings import (
     pending_images,
 )
 from .query import Hit, PhotoSource, SearchFilters, SearchResult, photo_search, similar_products
-from .state import SearchUnavailable
 from .status import (
     BuildSummary,
     ImageFailure,
+    IndexState,
     IndexStatus,
+    ProductIndexState,
     ProductIndexStatus,
     index_status,
     product_index_statuses,
@@ -44,6 +47,8 @@ __all__ = [
     "SearchResult",
     "ImageFailure",
     "IndexStatus",
+    "IndexState",
+    "ProductIndexState",
     "ProductIndexStatus",
     "SearchUnavailable",
     "catalog_embed_pending",

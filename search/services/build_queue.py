@@ -6,7 +6,7 @@ holds a lease it renews every SEARCH_LEASE_SECONDS/4. A build whose lease ran ou
 killed): it is marked failed with the reason, and the queued follow-up, or else one new build taking its
 place (only if the build before it was not lost too, so a build that kills its worker does not loop),
 is enqueued. Lost leases are expired by the reaper (``index_builds_reap``, the ``search.reap`` beat
-task), by every build request and by every claim: a redelivered ``build_index`` task that finds its
+task), by every build request and by every claim: a redelivered ``index_build_run`` task that finds its
 build "running" under a dead lease expires it and lets the next one run; while the lease is still
 fresh it does nothing and the reaper finishes the job. A queued build with no task behind it (the
 message was lost) is enqueued again when nothing runs and it has waited longer than a lease.
@@ -25,11 +25,12 @@ from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from search.embedder import SearchUnavailable, current_embedder
 from search.models import IndexBuild
 from search.selectors import fresh_embeddings, fresh_since
 from shop_search.leases import LOST_LEASE, lease_cutoff, lost_lease_reason
 
-from .state import SearchUnavailable, current_embedder, serving_index
+from .state import serving_index
 
 logger = logging.getLogger(__name__)
 
@@ -158,10 +159,10 @@ def oldest_queued_build() -> IndexBuild | None:
 
 
 def build_enqueue(build: IndexBuild, now: datetime) -> None:
-    from search.tasks import build_index
+    from search.tasks import index_build_run
 
     IndexBuild.objects.filter(pk=build.pk).update(enqueued_at=now)
-    build_index.delay_on_commit(build.pk)
+    index_build_run.delay_on_commit(build.pk)
 
 
 # Rows running since before leases existed have no heartbeat: their start counts as the last one.

@@ -15,6 +15,7 @@ import shutil
 from django.conf import settings
 from django.utils import timezone
 
+from search.embedder import current_embedder
 from search.models import ImageEmbedding, IndexBuild
 from shop_search.leases import Lease, LeaseLost, lease_owner
 
@@ -23,7 +24,7 @@ from .build_queue import (
     follow_up_enqueue,
 )
 from .embeddings import catalog_embed_pending
-from .state import current_embedder, vectors_from_rows
+from .state import vectors_from_rows
 
 logger = logging.getLogger(__name__)
 

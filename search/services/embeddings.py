@@ -17,9 +17,10 @@ from django.db import IntegrityError
 from django.db.models import F, QuerySet
 
 from catalog.models import ProductImage
+from search.embedder import current_embedder
 from search.models import ImageEmbedding
 
-from .state import current_embedder, vector_to_bytes
+from .state import vector_to_bytes
 
 logger = logging.getLogger(__name__)
 

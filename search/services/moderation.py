@@ -15,9 +15,8 @@ from PIL import Image
 from catalog.imaging import load_image
 from catalog.models import FlaggedImage
 from catalog.services.moderation import flagged_image_rejection
+from search.embedder import SearchUnavailable, current_embedder
 from search.models import ImageEmbedding
-
-from .state import SearchUnavailable, current_embedder
 
 logger = logging.getLogger(__name__)
 BLOCK = 512  # rows compared at once: bounds the memory of the pairwise blocks (BLOCK x n)
@@ -28,7 +27,7 @@ def flagged_image_screen(*, picture: Image.Image, **_photo) -> list:
     (embedding similarity under the current model); no warnings of its own."""
     if not FlaggedImage.objects.exists():
         return []  # the common case: no model run at all
-    embedder = _embedder()
+    embedder = _screening_model()
     if embedder is None:
         return []
     _refresh_vectors(embedder)
@@ -51,7 +50,7 @@ def flagged_image_screen(*, picture: Image.Image, **_photo) -> list:
 def flagged_image_vectors_refresh() -> int:
     """Embed flagged pictures that have no vector under the current model (just flagged, flagged while
     no model was available, or before the model changed). Returns how many were embedded."""
-    embedder = _embedder()
+    embedder = _screening_model()
     return 0 if embedder is None else _refresh_vectors(embedder)
 
 
@@ -100,7 +99,7 @@ def _close_pairs(members: list[tuple[int, bytes]], min_similarity: float) -> Ite
                 yield members[a][0], members[b][0]
 
 
-def _embedder():
+def _screening_model():
     """The current model, or None when it cannot be loaded (logged): uploads must not all fail then;
     the catalog's hash checks still apply."""
     try:

@@ -10,25 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from search.embedder import current_embedder
 from search.models import IndexBuild
 
 logger = logging.getLogger(__name__)
-
-
-class SearchUnavailable(Exception):
-    """There is nothing to search with (no model could be loaded); the message is shown to the user."""
-
-
-def current_embedder():
-    """The process-wide embedder; a model that cannot be loaded makes search unavailable, not a 500."""
-    from search.embedder import get_embedder  # heavy import (torch): only when a model is needed
-
-    try:
-        return get_embedder()
-    except SearchUnavailable:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any loading failure means "no model", reported as such
-        raise SearchUnavailable(f"The image model could not be loaded: {exc}") from exc
 
 
 def model_warning(model) -> str:

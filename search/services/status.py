@@ -5,21 +5,43 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from django.db.models import F
 
 from catalog.models import Product, ProductImage
+from search.embedder import SearchUnavailable, current_embedder
 from search.index import IndexCorrupt
 from search.models import ImageEmbedding, IndexBuild
 from search.selectors import fresh_embeddings, fresh_since
 
 from .build_queue import build_lease_lapsed, build_lost_reason
 from .embeddings import ID_CHUNK, pending_images
-from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index, serving_index_health
+from .state import ServingIndex, serving_index, serving_index_health
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
 RECENT = 5  # failures listed by name in the status
 LOST_NOT_YET_REAPED = "The next clean-up marks it failed and starts the next build."
+
+
+class IndexState(StrEnum):
+    """How the index stands for the configured model (status pages, API, metrics)."""
+
+    EMPTY = "empty"  # nothing embedded, no build
+    BUILDING = "building"  # a build is running
+    READY = "ready"  # the serving build holds every searchable photo
+    STALE = "stale"  # photos wait outside the serving build (searchable exactly meanwhile)
+    MODEL_MISMATCH = "model-mismatch"  # the serving build was made with another model
+
+
+class ProductIndexState(StrEnum):
+    """Where one product stands (the product admin)."""
+
+    INDEXED = "indexed"  # in the serving build
+    EMBEDDED = "embedded"  # searchable exactly until the next build
+    PENDING = "pending"
+    FAILED = "failed"  # every photo failed
+    NO_PHOTO = "no-photo"
 
 
 @dataclass(frozen=True)
@@ -76,12 +98,12 @@ class IndexStatus:
     index_problem: str = ""  # the published build is damaged: what serves instead ("" when it serves)
     fresh: int = 0  # searchable now (exactly), not in the serving build: folded in by the next build
     fresh_since: datetime | None = None  # since when the longest-waiting of those has waited
-    state: str = "empty"  # "empty" | "building" | "ready" | "stale" | "model-mismatch"
+    state: IndexState = IndexState.EMPTY
 
 
 @dataclass(frozen=True)
 class ProductIndexStatus:
-    state: str  # "indexed" | "embedded" | "pending" | "failed" | "no-photo"
+    state: ProductIndexState
     reason: str = ""
 
 
@@ -150,16 +172,20 @@ def _embedding_rows(product_ids: list[int], fingerprint: str):
 def _product_status(photos: int, rows: list[tuple], indexed: set[int]) -> ProductIndexStatus:
     """rows: (image_id, status, error) of the product's embeddings for their current content."""
     if photos == 0:
-        return ProductIndexStatus("no-photo", "The product has no photo.")
+        return ProductIndexStatus(ProductIndexState.NO_PHOTO, "The product has no photo.")
     done = [row for row in rows if row[1] == ImageEmbedding.Status.DONE]
     if any(row[0] in indexed for row in done):
-        return ProductIndexStatus("indexed")
+        return ProductIndexStatus(ProductIndexState.INDEXED)
     if done:
-        return ProductIndexStatus("embedded", "Searchable now; joins the index at the next build.")
+        return ProductIndexStatus(
+            ProductIndexState.EMBEDDED, "Searchable now; joins the index at the next build."
+        )
     failed = [row for row in rows if row[1] == ImageEmbedding.Status.FAILED]
     if len(failed) == photos:
-        return ProductIndexStatus("failed", failed[0][2] or "The photo could not be embedded.")
-    return ProductIndexStatus("pending", "Waiting for its photo to be embedded.")
+        return ProductIndexStatus(
+            ProductIndexState.FAILED, failed[0][2] or "The photo could not be embedded."
+        )
+    return ProductIndexStatus(ProductIndexState.PENDING, "Waiting for its photo to be embedded.")
 
 
 def _indexed_image_ids(serving: ServingIndex | None, fingerprint: str, image_ids: list[int]) -> set[int]:
@@ -258,13 +284,13 @@ def _last_error() -> str:
     return last.error if last is not None and last.status == IndexBuild.Status.FAILED else ""
 
 
-def _state(current: BuildSummary | None, running, embedded: int, pending: int, fresh: int) -> str:
+def _state(current: BuildSummary | None, running, embedded: int, pending: int, fresh: int) -> IndexState:
     if running is not None:
-        return "building"
+        return IndexState.BUILDING
     if current is not None and not current.fingerprint_matches:
-        return "model-mismatch"
+        return IndexState.MODEL_MISMATCH
     if current is None and embedded == 0:
-        return "empty"
+        return IndexState.EMPTY
     if current is None or pending or fresh:
-        return "stale"
-    return "ready"
+        return IndexState.STALE
+    return IndexState.READY

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from .build_queue import rebuild_fresh_threshold
-from .status import IndexStatus
+from .status import IndexState, IndexStatus
 
 
 def index_state_label(status: IndexStatus) -> str:
@@ -23,7 +23,7 @@ def index_state_label(status: IndexStatus) -> str:
         return "search unavailable: no model"
     if _switching_models(status):
         return "switching models: the previous model's index serves"
-    if status.state == "building":
+    if status.state == IndexState.BUILDING:
         return "a build is running; search works meanwhile"
     if status.current_build is None:
         return "searched exactly, no index yet" if status.embedded else "nothing searchable yet"
@@ -79,7 +79,7 @@ def _serving(status: IndexStatus, now: datetime) -> str:
     built = f", built {timesince(current.built_at, now)} ago" if current.built_at else ""
     name = f"Build #{current.id}" if current.id else f"Build {current.version}"
     text = f"{name} serves {current.vectors} vectors{built}."
-    if not status.fresh and not status.pending and status.state == "ready":
+    if not status.fresh and not status.pending and status.state == IndexState.READY:
         text += " Every embedded photo of an active product is in it."
     return text
 

@@ -28,7 +28,7 @@ def status_of(row_html: str) -> str:
 
 def failed_embedding(product: Product, reason: str) -> ImageEmbedding:
     """Mark the product's photo as failed under the current model, as the embedding task would."""
-    from search.services.state import current_embedder
+    from search.embedder import current_embedder
 
     image = product.images.get()
     return ImageEmbedding.objects.update_or_create(

@@ -55,7 +55,7 @@ def test_dashboard_shows_counts_failures_and_the_current_build(admin_client, sho
 
 def test_rebuild_now_queues_a_build(admin_client, django_capture_on_commit_callbacks, monkeypatch):
     enqueued = []
-    monkeypatch.setattr("search.tasks.build_index.delay", lambda build_id: enqueued.append(build_id))
+    monkeypatch.setattr("search.tasks.index_build_run.delay", lambda build_id: enqueued.append(build_id))
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:search_dashboard_rebuild"), follow=True)
     build = IndexBuild.objects.get()

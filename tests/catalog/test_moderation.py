@@ -163,7 +163,7 @@ def test_picture_flagged_while_no_model_was_available_is_embedded_later(product,
 
     orange = photo_bytes("orange.jpg")
     with monkeypatch.context() as patch:
-        patch.setattr(search_moderation, "_embedder", lambda: None)  # e.g. the model failed to load
+        patch.setattr(search_moderation, "_screening_model", lambda: None)  # e.g. the model failed to load
         flagged = flagged_image_create(file=ContentFile(orange), reason="competitor's photo")
         assert search_moderation.flagged_image_vectors_refresh() == 0
     assert not flagged.vector

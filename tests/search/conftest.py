@@ -22,6 +22,21 @@ def fresh_embedder():
     forget_index_model()
 
 
+@pytest.fixture
+def model_fails(monkeypatch):
+    """This process cannot load the model (as on a machine without weights), for one test: the loaded
+    model is set aside (and put back after), and the engine's loader raises."""
+    import search.embedder
+    import search.embedding
+
+    def unloadable(config):
+        raise RuntimeError("no weights in /opt/models/resnet50.pth")
+
+    monkeypatch.setattr(search.embedder, "_embedder", None)
+    monkeypatch.setattr(search.embedder, "loaded_embedder", lambda: None)
+    monkeypatch.setattr(search.embedding, "build_embedder", unloadable)
+
+
 def shop_build() -> tuple[dict, dict]:
     """Six products with one real photo each, in nested categories: (products, categories)."""
     tools = CategoryFactory(name="Tools")

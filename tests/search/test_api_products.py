@@ -143,14 +143,14 @@ def test_index_status(api, shop):
 
 def test_index_status_shows_server_paths_to_staff_only(api, shop, monkeypatch):
     import search.api.views as views
-    from search.embedder import get_embedder
+    from search.embedder import current_embedder
 
     products, _ = shop
     image = products["cup"].images.get()
     reason = "cannot read /srv/shop/media/products/ab/cup.jpg (see https://example.com/help/io)"
     ImageEmbedding.objects.create(
         image=image,
-        fingerprint=get_embedder().fingerprint,
+        fingerprint=current_embedder().fingerprint,
         content_sha256=image.sha256,
         status="failed",
         error=reason,

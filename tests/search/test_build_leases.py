@@ -18,7 +18,7 @@ from search.services import (
     index_builds_reap,
     index_status,
 )
-from search.tasks import build_index, reap
+from search.tasks import index_build_run, reap
 from shop_search.leases import LOST_LEASE, Lease
 from tests.search.shop_helpers import build_now, search_photo
 
@@ -38,11 +38,11 @@ def running_build(*, beat_seconds_ago: float, owner: str = "gone-host:4242:abc12
 
 
 def build_task_ids(callbacks) -> list[int]:
-    """Build ids of the build_index tasks enqueued on commit."""
+    """Build ids of the index_build_run tasks enqueued on commit."""
     ids = []
     for callback in callbacks:
         task = callback.func.__self__  # delay_on_commit registers a partial of task.delay
-        assert task.name == "search.build_index"
+        assert task.name == "search.index_build_run"
         ids.extend(callback.args)
     return ids
 
@@ -156,12 +156,12 @@ def test_rebuild_now_after_a_crash_runs_the_stuck_follow_up(
 def test_a_redelivered_task_takes_over_once_the_lease_ran_out(shop, django_capture_on_commit_callbacks):
     lost = running_build(beat_seconds_ago=10)
 
-    assert build_index.delay(lost.pk).get() == "running"  # lease still fresh: leaves it alone
+    assert index_build_run.delay(lost.pk).get() == "running"  # lease still fresh: leaves it alone
     assert IndexBuild.objects.count() == 1
 
     IndexBuild.objects.filter(pk=lost.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=LEASE + 1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert build_index.delay(lost.pk).get() == "failed"
+        assert index_build_run.delay(lost.pk).get() == "failed"
 
     replacement = IndexBuild.objects.exclude(pk=lost.pk).get()
     assert replacement.status == IndexBuild.Status.SUCCEEDED and replacement.vectors == 6

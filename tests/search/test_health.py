@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 import search.health
-from search.embedder import get_embedder
+from search.embedder import current_embedder
 from search.index import current_index
 from tests.search.shop_helpers import build_now
 from tests.search.test_index_integrity_services import damage_published
@@ -54,7 +54,7 @@ def test_healthz_answers_without_touching_the_database(client, django_assert_num
 
 
 def test_ready_with_the_model_the_serving_index_the_database_and_the_broker(client, shop):
-    get_embedder()  # as gunicorn's post_worker_init does when a worker starts
+    current_embedder()  # as gunicorn's post_worker_init does when a worker starts
     build = build_now()
 
     status, body = readyz(client)
@@ -63,7 +63,8 @@ def test_ready_with_the_model_the_serving_index_the_database_and_the_broker(clie
     checks = body["checks"]
     assert checks["model"]["ok"] and checks["model"]["name"] == "efficientnet_lite0"
     assert (
-        checks["model"]["fallback"] is True and checks["model"]["fingerprint"] == get_embedder().fingerprint
+        checks["model"]["fallback"] is True
+        and checks["model"]["fingerprint"] == current_embedder().fingerprint
     )
     index = checks["index"]
     assert index["ok"] and index["published"] == index["serving"] == build.version
@@ -73,7 +74,7 @@ def test_ready_with_the_model_the_serving_index_the_database_and_the_broker(clie
 
 
 def test_no_index_yet_is_ready_since_stored_vectors_are_searched_exactly(client):
-    get_embedder()
+    current_embedder()
     status, body = readyz(client)
 
     assert status == 200
@@ -83,16 +84,17 @@ def test_no_index_yet_is_ready_since_stored_vectors_are_searched_exactly(client)
 
 def test_while_the_model_loads_the_process_is_not_ready_then_it_is(client, monkeypatch, fresh_model_loader):
     release, loaded, loads = threading.Event(), [], []
-    model = get_embedder()
+    model = current_embedder()
 
-    def slow_load():
+    def slow_load(config):
         loads.append(1)
         release.wait(30)
         loaded.append(model)
         return model
 
     monkeypatch.setattr("search.embedder.loaded_embedder", lambda: loaded[0] if loaded else None)
-    monkeypatch.setattr("search.embedder.get_embedder", slow_load)
+    monkeypatch.setattr("search.embedder._embedder", None)
+    monkeypatch.setattr("search.embedding.build_embedder", slow_load)
 
     status, body = readyz(client)
     assert status == 503 and body["status"] == "not ready"
@@ -107,14 +109,8 @@ def test_while_the_model_loads_the_process_is_not_ready_then_it_is(client, monke
 
 
 def test_a_model_that_cannot_be_loaded_is_503_with_the_reason_and_no_server_path(
-    client, monkeypatch, fresh_model_loader
+    client, model_fails, fresh_model_loader
 ):
-    def broken():
-        raise RuntimeError("no weights in /opt/models/resnet50.pth")
-
-    monkeypatch.setattr("search.embedder.loaded_embedder", lambda: None)
-    monkeypatch.setattr("search.embedder.get_embedder", broken)
-
     readyz(client)
     fresh_model_loader.wait(30)
     status, body = readyz(client)
@@ -126,7 +122,7 @@ def test_a_model_that_cannot_be_loaded_is_503_with_the_reason_and_no_server_path
 
 
 def test_a_corrupt_index_with_nothing_to_serve_instead_is_503(client, shop_catalog):
-    get_embedder()
+    current_embedder()
     version = damage_published("vectors.npy")
 
     status, body = readyz(client)
@@ -139,7 +135,7 @@ def test_a_corrupt_index_with_nothing_to_serve_instead_is_503(client, shop_catal
 
 
 def test_a_corrupt_index_with_the_previous_build_serving_is_ready_and_says_so(client, shop_catalog):
-    get_embedder()
+    current_embedder()
     older = current_index(settings.SEARCH_INDEX_DIR).version
     newer = build_now().version
     damage_published("vectors.npy")
@@ -153,7 +149,7 @@ def test_a_corrupt_index_with_the_previous_build_serving_is_ready_and_says_so(cl
 
 
 def test_an_unreachable_redis_broker_is_503_without_its_url(client, settings):
-    get_embedder()
+    current_embedder()
     settings.CELERY_BROKER_URL = f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
 
     status, body = readyz(client)
@@ -167,14 +163,14 @@ def test_an_unreachable_redis_broker_is_503_without_its_url(client, settings):
 def test_a_reachable_redis_broker_is_ready(client, settings):
     from tests.conftest import require_service
 
-    get_embedder()
+    current_embedder()
     settings.CELERY_BROKER_URL = require_service("TEST_REDIS_URL")
     status, body = readyz(client)
     assert status == 200 and body["checks"]["broker"] == {"ok": True, "detail": "", "transport": "redis"}
 
 
 def test_a_missing_filesystem_broker_folder_is_503(client, settings, tmp_path):
-    get_embedder()
+    current_embedder()
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path / "gone")}
     status, body = readyz(client)
@@ -185,7 +181,7 @@ def test_a_missing_filesystem_broker_folder_is_503(client, settings, tmp_path):
 
 
 def test_an_unreachable_database_is_503(client, monkeypatch):
-    get_embedder()
+    current_embedder()
 
     def refused(*args, **kwargs):
         raise OperationalError("connection refused")

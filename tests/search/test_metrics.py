@@ -98,16 +98,12 @@ def test_an_api_search_is_counted_and_timed_by_stage(client, shop, photo_bytes):
     assert value(after, "shop_search_searches_in_progress") == 0
 
 
-def test_refused_and_unavailable_searches_are_counted_with_the_apis_error_code(client, monkeypatch):
+def test_refused_and_unavailable_searches_are_counted_with_the_apis_error_code(client, request):
     before = scrape(client)
     response = client.post(SEARCH, {"image": upload("q.jpg", b"not a picture at all")})
     assert response.status_code == 400 and response.json()["code"] == "not_an_image"
 
-    def no_model():
-        raise RuntimeError("no weights on this machine")
-
-    monkeypatch.setattr("search.embedder.get_embedder", no_model)
-    monkeypatch.setattr("search.embedder.loaded_embedder", lambda: None)
+    request.getfixturevalue("model_fails")  # from here on
     with open("tests/photos/cup.webp", "rb") as photo:
         unavailable = client.post(SEARCH, {"image": upload("q.webp", photo.read())})
     assert unavailable.status_code == 503 and unavailable.json()["code"] == "search_unavailable"

@@ -190,18 +190,14 @@ def test_page_says_nothing_while_the_index_is_being_rebuilt(client, shop_catalog
     assert "fallback model" in html  # the page still says what is really degraded
 
 
-def test_without_a_model_the_page_says_search_is_unavailable(client, photo_path, monkeypatch):
-    def no_model():
-        raise RuntimeError("no weights on this machine")
-
-    monkeypatch.setattr("search.embedder.get_embedder", no_model)
+def test_without_a_model_the_page_says_search_is_unavailable(client, photo_path, model_fails):
     with photo_upload(photo_path, "cup.webp") as photo:
         response = search_post(client, image=photo)
 
     html = response.content.decode()
     assert response.status_code == 503
     assert "Search by photo is unavailable" in html
-    assert "no weights on this machine" in html
+    assert "The image model could not be loaded: no weights in &lt;path&gt;" in html  # no server path
 
 
 def test_a_photo_over_the_size_limit_is_refused_with_the_limit(client, photo_path, settings):

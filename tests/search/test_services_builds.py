@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 import search.index
-from search.embedder import get_embedder, reset_embedder
+from search.embedder import current_embedder, reset_embedder
 from search.index import current_index
 from search.models import ImageEmbedding, IndexBuild
 from search.services import (
@@ -27,11 +27,11 @@ def test_build_records_progress_and_manifest(shop, settings):
 
     assert build.status == IndexBuild.Status.SUCCEEDED
     assert (build.total, build.done, build.failed) == (6, 6, 0)  # pending photos embedded first
-    assert build.vectors == 6 and build.dim == get_embedder().dim
+    assert build.vectors == 6 and build.dim == current_embedder().dim
     assert build.version == current_index(settings.SEARCH_INDEX_DIR).version
     assert build.size_bytes > 0 and build.params["n_trees"] == settings.SEARCH_ANNOY_TREES
     assert build.started_at <= build.finished_at and build.embeddings_until is not None
-    assert build.fingerprint == get_embedder().fingerprint
+    assert build.fingerprint == current_embedder().fingerprint
 
 
 def test_inactive_products_are_left_out_of_the_build(shop):
@@ -171,13 +171,13 @@ def _scores(hits) -> dict[str, float]:
 def test_two_models_never_mix_and_the_old_index_keeps_serving(shop, photo_bytes, settings, fresh_embedder):
     products, _ = shop
     build_a = build_now()
-    fingerprint_a = get_embedder().fingerprint
+    fingerprint_a = current_embedder().fingerprint
     before = _scores(search_photo(photo_bytes("cup.webp"), k=6))
 
     # Switch the model (here: the preprocessing, which is part of the fingerprint).
     settings.SEARCH_CENTER_CROP = False
     reset_embedder()
-    assert get_embedder().fingerprint != fingerprint_a
+    assert current_embedder().fingerprint != fingerprint_a
     status = index_status()
     assert status.state == "model-mismatch" and not status.current_build.fingerprint_matches
 

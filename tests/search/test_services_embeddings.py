@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from search.embedder import get_embedder
+from search.embedder import current_embedder
 from search.models import ImageEmbedding
 from search.services import (
     EmbeddingStorageError,
@@ -36,8 +36,8 @@ def test_a_new_photo_is_embedded_after_commit(photo_bytes, django_capture_on_com
 
     embedding = ImageEmbedding.objects.get(image=image)
     vector = vector_from_bytes(embedding.vector)
-    assert embedding.status == "done" and embedding.fingerprint == get_embedder().fingerprint
-    assert embedding.dim == get_embedder().dim == vector.shape[0]
+    assert embedding.status == "done" and embedding.fingerprint == current_embedder().fingerprint
+    assert embedding.dim == current_embedder().dim == vector.shape[0]
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-4)
     assert embedding.content_sha256 == image.sha256
 
@@ -122,7 +122,7 @@ def test_batch_vectors_equal_one_at_a_time_vectors(shop, photo_bytes):
 
     cup = ImageEmbedding.objects.get(image__product=products["cup"])
     picture = load_image(photo_bytes("cup.webp"), max_pixels=10**8, draft_size=256)
-    alone = get_embedder().embed_one(picture)
+    alone = current_embedder().embed_one(picture)
     assert float(np.dot(vector_from_bytes(cup.vector), alone)) == pytest.approx(1.0, abs=1e-4)
 
 

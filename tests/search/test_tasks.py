@@ -11,7 +11,7 @@ from django.db import connection
 from search.models import ImageEmbedding, IndexBuild
 from search.services import embeddings as embeddings_module
 from search.services import index_build_request
-from search.tasks import build_index, embed_image, embed_images
+from search.tasks import embed_image, embed_images, index_build_run
 from tests.real_worker import (
     start_worker,
     stop_worker,
@@ -64,7 +64,7 @@ def test_embed_images_and_build_index_tasks(shop, django_capture_on_commit_callb
     assert counts == {"embedded": 3, "failed": 0, "skipped": 0}
     build = IndexBuild.objects.get()
     assert build.status == "succeeded" and build.vectors == 6  # the build embedded the other 3 first
-    assert build_index.delay(build.pk).get() == "succeeded"  # a redelivered task does nothing new
+    assert index_build_run.delay(build.pk).get() == "succeeded"  # a redelivered task does nothing new
     assert embed_image.delay(10**9).get() == "gone"
 
 
@@ -94,7 +94,7 @@ def test_two_workers_never_build_at_once(shop, monkeypatch):
 
     def worker(build_id: int) -> None:
         try:
-            build_index.delay(build_id)
+            index_build_run.delay(build_id)
         finally:
             connection.close()
 
@@ -143,7 +143,7 @@ def test_real_worker_embeds_builds_and_the_index_serves(settings, photo_bytes, t
         )
         build.refresh_from_db()
         assert build.status == "succeeded", build.error
-        assert "search.build_index" in log.read_text()  # the worker did it, not this process
+        assert "search.index_build_run" in log.read_text()  # the worker did it, not this process
         assert build.vectors == 3
         wait_for(
             lambda: not IndexBuild.objects.filter(status__in=["queued", "running"]).exists(),

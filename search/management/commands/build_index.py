@@ -4,8 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog.management.progress import tqdm_progress
+from search.embedder import SearchUnavailable
 from search.models import IndexBuild
-from search.services import SearchUnavailable, index_build_request, index_build_run
+from search.services import index_build_request, index_build_run
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog.management.progress import tqdm_progress
+from search.embedder import SearchUnavailable, current_embedder
 from search.models import ImageEmbedding
-from search.services import SearchUnavailable, catalog_embed_pending, pending_images
-from search.services.state import current_embedder
+from search.services import catalog_embed_pending, pending_images
 
 
 class Command(BaseCommand):

@@ -20,8 +20,15 @@ from tqdm import tqdm
 from catalog.management.progress import tqdm_progress
 from catalog.models import ProductImage
 from catalog.services import ImportFileError, catalog_import
-from search.services import catalog_embed_pending, index_build_request, index_build_run, index_status
-from search.services.state import current_embedder, model_warning
+from search.embedder import current_embedder
+from search.services import (
+    IndexState,
+    catalog_embed_pending,
+    index_build_request,
+    index_build_run,
+    index_status,
+)
+from search.services.state import model_warning
 
 DEMO_DIR = Path(apps.get_app_config("catalog").path) / "demo"
 
@@ -71,7 +78,7 @@ class Command(BaseCommand):
 
     def _build_index(self) -> None:
         status = index_status()
-        if status.state == "ready" and status.current_build is not None:
+        if status.state == IndexState.READY and status.current_build is not None:
             current = status.current_build
             self.stdout.write(f"Index {current.version} is up to date: {current.vectors} vectors.")
             return
