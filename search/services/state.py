@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -29,6 +30,13 @@ def current_embedder():
         raise
     except Exception as exc:  # noqa: BLE001 - any loading failure means "no model", reported as such
         raise SearchUnavailable(f"The image model could not be loaded: {exc}") from exc
+
+
+def loaded_fingerprint() -> str | None:
+    """The fingerprint of the model this process has loaded already, or None; never loads one."""
+    embedder_module = sys.modules.get("search.embedder")  # not imported yet: no model, and no torch import
+    embedder = embedder_module.loaded_embedder() if embedder_module is not None else None
+    return embedder.fingerprint if embedder is not None else None
 
 
 def model_warning(model) -> str:
