@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-16)
 
-.PHONY: venv demo serve test test-postgres lint format bench clean
+.PHONY: venv demo demo-data serve test test-postgres lint format bench clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,18 +16,25 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 ## Run the site with the demo catalog on embedded defaults (SQLite, filesystem broker, var/).
+## `make demo PORT=8001 HOST=0.0.0.0`; the port is checked before the slow steps.
+## Only the loading part (no server): `make demo-data`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 demo: venv
+	@DJANGO_DEBUG=1 $(MANAGE) run_demo --check-port --host "$(HOST)" --port "$(PORT)"
 	DJANGO_DEBUG=1 $(MANAGE) migrate --no-input
 	DJANGO_DEBUG=1 $(MANAGE) load_demo
-	DJANGO_DEBUG=1 $(MANAGE) run_demo
+	DJANGO_DEBUG=1 $(MANAGE) run_demo --host "$(HOST)" --port "$(PORT)"
+
+demo-data: venv
+	DJANGO_DEBUG=1 $(MANAGE) migrate --no-input
+	DJANGO_DEBUG=1 $(MANAGE) load_demo
 
 ## The production shape on this machine: gunicorn (gunicorn.conf.py) with DJANGO_DEBUG=0, static files
 ## hashed and compressed by collectstatic and served by WhiteNoise, media by Django, and a Celery worker.
 ## `make serve HOST=0.0.0.0 PORT=8001`. SECRET_KEY: yours if set, else one generated once into
 ## var/secret_key (local use only: production sets its own). Secure cookies are off unless you set
 ## SESSION_COOKIE_SECURE=1 CSRF_COOKIE_SECURE=1, because this serves plain http (behind TLS: set both).
-HOST ?= 127.0.0.1
-PORT ?= 8000
 SERVE_VAR := $${SHOP_SEARCH_VAR_DIR:-var}
 serve: venv
 	@mkdir -p "$(SERVE_VAR)"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 
 def photo_stored(sender, *, image_id: int, **kwargs) -> None:
-    from search.tasks import embed_image
+    from search.services import stored_photo_embed_request
 
-    embed_image.delay(image_id)  # sent after the commit: the worker sees the row
+    stored_photo_embed_request(image_id=image_id)  # sent after the commit: the worker sees the row
 
 
 def photo_screening(sender, **photo) -> list:

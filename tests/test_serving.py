@@ -171,6 +171,18 @@ def test_every_static_file_a_page_links_to_is_served(gunicorn_site, path):
         assert max_age(headers["cache-control"]) >= YEAR, asset
 
 
+def test_favicon_is_served_hashed_and_cached_by_whitenoise(gunicorn_site):
+    with urllib.request.urlopen(gunicorn_site.url + "/favicon.ico", timeout=30) as response:  # follows
+        status, final_url, body = response.status, response.url, response.read()
+        content_type, cache_control = response.headers["Content-Type"], response.headers["Cache-Control"]
+
+    assert status == 200
+    assert re.search(r"/static/favicon\.[0-9a-f]{12}\.ico$", final_url), final_url
+    assert content_type in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert body[:4] == b"\x00\x00\x01\x00"  # the ICO signature
+    assert max_age(cache_control) >= YEAR
+
+
 def test_css_and_js_have_hashed_names_long_cache_and_gzip_and_brotli(gunicorn_site):
     _, _, body = fetch(gunicorn_site.url + "/")
     assets = page_assets(body.decode())

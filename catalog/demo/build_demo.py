@@ -1,30 +1,42 @@
-"""Rebuild the demo catalog (images/, products.csv, ATTRIBUTION.md) from the real photo sets.
+"""Rebuild the demo catalog (images/, products.csv, ATTRIBUTION.md) from real photos in Debian's and
+PyPI's packages. What is sold, and under which name and price, is in stock.py beside this file.
 
-Run once by a maintainer, not at install time: the output is committed. Sources are described in
-../shared/data/DATA.md; fetch them with `sh ../shared/data/fetch-dev-data.sh DIR`.
+Run once by a maintainer, not at install time: the output is committed, so `make demo` and CI need
+neither the packages nor a network. Fetch the sources first (../shared/data/DATA.md), then:
 
+    sh ../shared/data/fetch-dev-data.sh /work/devdata
     .venv/bin/python catalog/demo/build_demo.py /work/devdata
 
-Only files whose licence allows redistribution are kept (public domain, CC0, CC-BY, CC-BY-SA for the
-GCompris photos; Apache-2.0/BSD for OpenCV's; MIT for mvtb and Fashion-MNIST).
+Besides what fetch-dev-data.sh lays out, this unpacks the GCompris "details" pictures from the same
+gcompris-qt-data package, and downloads Debian's tuxpaint-stamps-default (160 MB) into DIR/deb.
+
+Only photos whose licence allows redistribution are used; Fashion-MNIST (28 px) stays a benchmark set.
+Every photo is at least MIN_SIDE px on its longer side and at most MAX_SIDE.
 """
 
 import csv
-import gzip
 import random
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
+import stock
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 IMAGES = HERE / "images"
+RCCX = HERE.parents[2] / "shared" / "data" / "rccx.py"  # beside fetch-dev-data.sh
 MAX_SIDE = 800
-REDISTRIBUTABLE = re.compile(r"^(public domain|cc0|cc-by(-sa)?)", re.IGNORECASE)
+MIN_SIDE = 300  # the longer side; GCompris' photos are 320 px wide
+REDISTRIBUTABLE = re.compile(
+    r"^(Public Domain|CC0-1\.0|CC-BY(-SA)?-[\d.]+|MIT|Apache-2\.0 / BSD-3-Clause|GPL-2\.0-or-later)$"
+)
+TUXPAINT_DEB = "tuxpaint-stamps-default"
+TUXPAINT_SOURCE = "Tux Paint stamps (Debian tuxpaint-stamps-default 2022.06.04)"
+TUXPAINT_AUTHOR = "Bill Kendrick and the Tux Paint contributors"
 
 
 @dataclass
@@ -40,199 +52,190 @@ class Item:
     licence: str
 
 
-# GCompris file stem -> (name, category, price range in EUR, description).
-GCOMPRIS = {
-    "hammer": ("Claw hammer, 16 oz", "Tools > Hammers", (9, 39), "Steel head, shock-absorbing handle."),
-    "measuringTape": ("Tape measure", "Tools > Measuring", (5, 25), "Retractable steel tape, lockable."),
-    "multimeter": ("Digital multimeter", "Tools > Electrical", (19, 89), "Voltage, current, resistance."),
-    "plier": ("Combination pliers", "Tools > Pliers", (7, 29), "Hardened jaws, insulated grips."),
-    "sideCutter": ("Diagonal side cutters", "Tools > Pliers", (8, 24), "Carbon steel, flush cut."),
-    "scissors": ("Scissors", "Tools > Cutting", (4, 22), "Stainless steel blades."),
-    "cuttingTool": ("Cutting tool", "Tools > Cutting", (6, 18), "For wire and thin sheet."),
-    "nailCutter": ("Nail clipper", "Home > Bathroom", (2, 9), "Stainless steel with file."),
-    "screwDriver": ("Screwdriver", "Tools > Screwdrivers", (3, 19), "Magnetic tip, comfort grip."),
-    "sickle": ("Garden sickle", "Garden", (9, 29), "Curved blade for grass and weeds."),
-    "spray": ("Spray bottle, 500 ml", "Garden", (2, 8), "Adjustable nozzle."),
-    "tweezer": ("Precision tweezers", "Tools > Electrical", (3, 15), "Anti-magnetic stainless steel."),
-    "wrench": ("Adjustable wrench, 10 in", "Tools > Wrenches", (8, 34), "Chrome vanadium, wide jaw."),
-    "baseball": ("Baseball", "Sports", (4, 12), "Leather cover, cork core."),
-    "volleyball": ("Beach volleyball", "Sports", (12, 35), "Soft-touch, size 5."),
-    "blackslate": ("Chalkboard", "Home > Office", (15, 45), "Wall-mounted, wooden frame."),
-    "bucket": ("Wooden pail", "Home", (18, 49), "Pine staves, ash handle."),
-    "buffetset": ("Cup and saucer", "Kitchen > Tableware", (9, 39), "Painted porcelain."),
-    "bulb": ("LED bulb, E27", "Home > Lighting", (3, 12), "Warm white, 806 lm."),
-    "chair": ("Wooden chair", "Home > Furniture", (39, 149), "Solid wood, classic style."),
-    "cup": ("Ceramic cup", "Kitchen > Tableware", (4, 15), "Glazed earthenware."),
-    "erasers": ("Erasers, pack of 10", "Home > Office", (1, 5), "Latex-free."),
-    "knife": ("Table knife", "Kitchen > Cutlery", (5, 19), "Stainless steel."),
-    "pan": ("Cast-iron frying pan, 26 cm", "Kitchen > Cookware", (19, 59), "Pre-seasoned cast iron."),
-    "pencil": ("Graphite pencil", "Home > Office", (1, 3), "HB, with eraser."),
-    "pillow": ("Pillow", "Home > Bedroom", (12, 39), "Soft fill, cotton cover."),
-    "plate": ("Decorated plate", "Kitchen > Tableware", (9, 49), "Hand-painted."),
-    "spoons": ("Spoons, set of 6", "Kitchen > Cutlery", (6, 24), "Stainless steel."),
-    "weighingMachine": ("Kitchen scale", "Kitchen", (12, 39), "Digital, 5 kg."),
-}
-# Photos whose product is not the folder's generic one.
-NAMES = {
-    "hammer3": "Sledgehammer, 3 kg",
-    "hammer4": "Workshop hammer set",
-    "hammer6": "Dead-blow hammer",
-    "hammer7": "Armourer's hammer, antique",
-    "hammer8": "Vintage hammer",
-    "hammer9": "Vintage hammer, ash handle",
-    "screwDriver3": "Torque screwdriver",
-    "tweezer1": "Tweezers, set of 4",
-    "wrench1": "Angle wrenches, pair",
-    "multimeter2": "Analogue multimeter",
-}
-# Not products a shop sells: fishes/, monuments/, renewable/, igloo.
-SKIP = {"igloo"}
-
-OPENCV = {
-    "apple.jpg": ("Red apple, 1 kg", "Fruit", Decimal("3.49"), "Crisp eating apples."),
-    "orange.jpg": ("Oranges, 1 kg", "Fruit", Decimal("2.99"), "Juicy navel oranges."),
-    "fruits.jpg": ("Fruit basket", "Fruit", Decimal("14.90"), "Oranges, lemons, limes and kiwis."),
-    "box.png": ("Almond biscuits, 250 g", "Grocery", Decimal("4.50"), "Crisp almond cookies."),
-    "smarties.png": ("Chocolate beans, 150 g", "Grocery", Decimal("2.20"), "Colourful sugar-coated."),
-}
-MVTB = {
-    f"flowers{i}.png": ("Tulip bulbs, mixed", "Garden > Plants", None, "Flowering spring bulbs.")
-    for i in range(1, 10)
-}
-MVTB.update(
-    {
-        f"tomato_{n}.png": ("Tomato plant", "Garden > Plants", None, "Cherry tomato seedling in a pot.")
-        for n in (14, 35, 54, 124)
-    }
-)
-
-FASHION_CLASSES = [
-    ("T-shirt", "Fashion > Tops", (8, 25)),
-    ("Trousers", "Fashion > Trousers", (25, 70)),
-    ("Pullover", "Fashion > Tops", (25, 60)),
-    ("Dress", "Fashion > Dresses", (30, 90)),
-    ("Coat", "Fashion > Coats", (60, 180)),
-    ("Sandals", "Fashion > Shoes", (20, 60)),
-    ("Shirt", "Fashion > Tops", (20, 50)),
-    ("Sneakers", "Fashion > Shoes", (40, 120)),
-    ("Bag", "Fashion > Bags", (20, 150)),
-    ("Ankle boots", "Fashion > Shoes", (50, 140)),
-]
-FASHION_PER_CLASS = 10
-
-
 def price_in(rng: random.Random, low: int, high: int) -> Decimal:
-    # Shop-like prices ending in .99 or .49 so price filters have something to bite on.
-    return Decimal(rng.randint(low, high)) - Decimal(rng.choice(["0.01", "0.51", "0.00"]))
+    # Shop-like prices ending in .99, .49 or .00 so price filters have something to bite on.
+    return Decimal(rng.randint(low + 1, high + 1)) - Decimal(rng.choice(["0.01", "0.51", "1.00"]))
 
 
-def save_photo(src: Path, name: str) -> str:
-    image = Image.open(src)
-    image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+def sku_for(prefix: str, stem: str) -> str:
+    return f"{prefix}-{re.sub(r'[^A-Z0-9]+', '-', stem.upper()).strip('-')}"[:64]
+
+
+def save_photo(image: Image.Image, name: str) -> str:
+    """Saves an RGB WebP of at most MAX_SIDE px; cut-outs (alpha) go on white, padded to a square."""
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255:
+        side = max(max(image.size) * 11 // 10, MIN_SIDE)
+        canvas = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+        canvas.alpha_composite(image, ((side - image.width) // 2, (side - image.height) // 2))
+        image = canvas
+    image = image.convert("RGB")
     image.thumbnail((MAX_SIDE, MAX_SIDE))
-    if src.suffix == ".webp":
-        out = f"{name}.webp"
-        image.save(IMAGES / out, quality=85)  # keep WebP: smaller than JPEG at the same quality
-    else:
-        out = f"{name}.jpg"
-        image.save(IMAGES / out, quality=85)
+    if max(image.size) < MIN_SIDE:
+        raise SystemExit(f"{name}: {image.size} is below {MIN_SIDE} px")
+    out = f"{name}.webp"
+    image.save(IMAGES / out, quality=85)
     return out
 
 
-def gcompris_licences(folder: Path) -> dict[str, tuple[str, str, str]]:
-    """file name -> (author, source, licence) from the folder's README (debian copyright style)."""
+def readme_licences(readme: Path) -> dict[str, tuple[str, str, str]]:
+    """file name -> (author, source, licence) from a GCompris README (Debian copyright style blocks)."""
     result = {}
-    for block in folder.joinpath("README").read_text().split("\n\n"):
-        fields = dict(re.findall(r"^(Copyright|Source|License): (.*)$", block, re.M))
-        files = block.split("Files:", 1)[-1].split()
+    for block in readme.read_text().split("\n\n"):
+        fields = dict(re.findall(r"^(Copyright|Source|License|Comment): (.*)$", block, re.M))
+        source = fields.get("Source") or fields.get("Comment", "")
+        files = re.findall(r"^\s*(\S+\.webp)\s*$", block, re.M)
         for name in files:
             name = name.replace("screDriver", "screwDriver")  # typo in the upstream README
-            result[name] = (fields["Copyright"], fields["Source"], fields["License"])
+            result[name] = (fields["Copyright"], source, _licence_id(fields["License"]))
     return result
+
+
+def _licence_id(text: str) -> str:
+    """One spelling per licence: "Public domain" -> "Public Domain", "CC-BY-SA 4.0" -> "CC-BY-SA-4.0"."""
+    text = text.strip()
+    return "Public Domain" if text.lower() == "public domain" else re.sub(r"^(CC-BY(?:-SA)?) ", r"\1-", text)
 
 
 def gcompris_items(root: Path, rng: random.Random) -> list[Item]:
     items = []
-    for folder in ("tools", "others"):
-        licences = gcompris_licences(root / "gcompris" / folder)
-        for src in sorted((root / "gcompris" / folder).glob("*.webp")):
-            stem = re.sub(r"\d+$", "", src.stem)
-            author, source, licence = licences[src.name]
-            if stem in SKIP or not REDISTRIBUTABLE.match(licence):
-                continue
-            name, category, (low, high), description = GCOMPRIS[stem]
-            number = src.stem[len(stem) :] or "0"
-            name = NAMES.get(src.stem) or (f"{name}, model {number}" if number != "0" else name)
-            sku = f"{folder[:4].upper()}-{stem[:8].upper()}-{number}"
-            image = save_photo(src, f"{folder}-{src.stem}")
-            price = price_in(rng, low, high)
-            items.append(Item(sku, name, category, price, description, image, author, source, licence))
-    return items
-
-
-def other_photo_items(root: Path, rng: random.Random) -> list[Item]:
-    items = []
-    opencv_source = "OpenCV samples/data (Debian opencv-doc 4.6.0)"
-    for i, (file, (name, category, price, description)) in enumerate(OPENCV.items(), 1):
-        image = save_photo(root / "opencv" / file, f"opencv-{Path(file).stem}")
-        sku = f"OCV-{Path(file).stem.upper()}-{i}"
-        items.append(
-            Item(
-                sku,
+    folders = [
+        ("tools", "TOOL", stock.GCOMPRIS_TOOLS),
+        ("others", "HOME", stock.GCOMPRIS_OTHERS),
+        ("fishes", "FISH", stock.GCOMPRIS_FISHES),
+    ]
+    for folder, prefix, table in folders:
+        licences = readme_licences(root / "gcompris" / folder / "README")
+        for stem, (name, category, (low, high), description) in table.items():
+            author, source, licence = licences[f"{stem}.webp"]
+            image = save_photo(Image.open(root / "gcompris" / folder / f"{stem}.webp"), f"{folder}-{stem}")
+            item = Item(
+                sku_for(prefix, stem),
                 name,
                 category,
-                price,
+                price_in(rng, low, high),
                 description,
                 image,
-                "OpenCV contributors",
-                opencv_source,
-                "Apache-2.0 / BSD-3-Clause",
+                author,
+                source,
+                licence,
             )
+            items.append(item)
+    licences = readme_licences(root / "gcompris" / "monuments" / "README")
+    category, (low, high), description = stock.POSTER
+    for stem, title in stock.GCOMPRIS_MONUMENTS.items():
+        author, source, licence = licences[f"{stem}.webp"]
+        image = save_photo(Image.open(root / "gcompris" / "monuments" / f"{stem}.webp"), f"poster-{stem}")
+        item = Item(
+            sku_for("POST", stem),
+            f"Poster: {title}",
+            category,
+            price_in(rng, low, high),
+            description,
+            image,
+            author,
+            source,
+            licence,
         )
-    mvtb_source = "Machine Vision Toolbox data (PyPI mvtb-data 1.6.1)"
-    for file, (name, category, _, description) in MVTB.items():
-        image = save_photo(root / "mvtb" / file, f"mvtb-{Path(file).stem}")
-        sku = f"MVTB-{Path(file).stem.upper()}"
-        price = price_in(rng, 4, 15)
-        items.append(Item(sku, name, category, price, description, image, "Peter Corke", mvtb_source, "MIT"))
+        items.append(item)
     return items
 
 
-def read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path) as fh:
-        data = fh.read()
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def fashion_items(root: Path, rng: random.Random) -> list[Item]:
-    images = read_idx(root / "fashion-mnist" / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx(root / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz")
+def details_items(root: Path, rng: random.Random) -> list[Item]:
+    """Whole pictures of GCompris' "details" activity: Van Gogh paintings and landmark photos."""
+    rcc = root / "x" / "gcompris-qt-data" / "usr" / "share" / "gcompris-qt" / "rcc" / "details.rcc"
+    out = root / "x" / "gcompris-details"
+    if not out.exists():
+        subprocess.run([sys.executable, str(RCCX), str(out), str(rcc)], check=True, capture_output=True)
+    folder = next(out.rglob("*_background.webp")).parent
+    licences = readme_licences(folder / "README")
     items = []
-    source = "Fashion-MNIST test set (Zalando Research; Debian dataset-fashion-mnist)"
-    for label, (name, category, (low, high)) in enumerate(FASHION_CLASSES):
-        for n, index in enumerate(np.flatnonzero(labels == label)[:FASHION_PER_CLASS], 1):
-            out = f"fashion-{label}-{index:05d}.png"
-            Image.fromarray(images[index], "L").resize((112, 112), Image.Resampling.BICUBIC).save(
-                IMAGES / out
+    tables = [
+        ("ART", "Art print: ", stock.ART_PRINT, stock.GCOMPRIS_DETAILS_PAINTINGS),
+        ("POST", "Poster: ", stock.POSTER, stock.GCOMPRIS_DETAILS_PHOTOS),
+    ]
+    for prefix, kind, (category, (low, high), description), table in tables:
+        for stem, title in table.items():
+            author, source, licence = licences[f"{stem}_background.webp"]
+            image = save_photo(Image.open(folder / f"{stem}_background.webp"), f"{prefix.lower()}-{stem}")
+            item = Item(
+                sku_for(prefix, stem),
+                kind + title,
+                category,
+                price_in(rng, low, high),
+                description,
+                image,
+                author,
+                source,
+                licence,
             )
-            sku = f"FASH-{label}-{n:02d}"
-            description = f"Zalando article photo #{index} from the Fashion-MNIST test set."
-            price = price_in(rng, low, high)
-            items.append(
-                Item(
-                    sku,
-                    f"{name}, style {n}",
-                    category,
-                    price,
-                    description,
-                    out,
-                    "Zalando Research",
-                    source,
-                    "MIT",
-                )
+            items.append(item)
+    return items
+
+
+def tuxpaint_items(root: Path, rng: random.Random) -> list[Item]:
+    stamps = root / "x" / TUXPAINT_DEB / "usr" / "share" / "tuxpaint" / "stamps"
+    if not stamps.exists():
+        (root / "deb").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", TUXPAINT_DEB], cwd=root / "deb", check=True)
+        deb = next((root / "deb").glob(f"{TUXPAINT_DEB}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root / "x" / TUXPAINT_DEB)], check=True)
+    items = []
+    for path, (name, category, (low, high), description) in stock.TUXPAINT.items():
+        stem = Path(path).stem
+        image = save_photo(Image.open(stamps / path), f"tuxpaint-{stem}")
+        item = Item(
+            sku_for("TUX", stem),
+            name,
+            category,
+            price_in(rng, low, high),
+            description,
+            image,
+            TUXPAINT_AUTHOR,
+            f"{TUXPAINT_SOURCE}: stamps/{path}",
+            "GPL-2.0-or-later",
+        )
+        items.append(item)
+    return items
+
+
+def package_photo_items(root: Path, rng: random.Random) -> list[Item]:
+    sources = [
+        (
+            "opencv",
+            "OCV",
+            stock.OPENCV,
+            "OpenCV contributors",
+            "OpenCV samples/data (Debian opencv-doc 4.6.0)",
+            "Apache-2.0 / BSD-3-Clause",
+        ),
+        (
+            "mvtb",
+            "MVTB",
+            stock.MVTB,
+            "Peter Corke",
+            "Machine Vision Toolbox data (PyPI mvtb-data 1.6.1)",
+            "MIT",
+        ),
+    ]
+    items = []
+    for folder, prefix, table, author, source, licence in sources:
+        for file, (name, category, (low, high), description) in table.items():
+            stem = Path(file).stem
+            image = save_photo(Image.open(root / folder / file), f"{folder}-{stem}")
+            item = Item(
+                sku_for(prefix, stem),
+                name,
+                category,
+                price_in(rng, low, high),
+                description,
+                image,
+                author,
+                f"{source}: {file}",
+                licence,
             )
+            items.append(item)
     return items
 
 
@@ -245,13 +248,9 @@ def write_outputs(items: list[Item]) -> None:
     lines = [
         "# Demo catalog: where every photo comes from",
         "",
-        "All photos are real photographs whose licence allows redistribution. Rebuilt by",
-        "`catalog/demo/build_demo.py` from the sets described in `../shared/data/DATA.md` (downscaled to",
-        f"at most {MAX_SIDE} px; Fashion-MNIST 28×28 grey images upscaled to 112 px PNG).",
-        "",
-        "Licences: GCompris photos are public domain or CC0-1.0 as listed per file (from the GCompris",
-        "`README` files in Debian's `gcompris-qt-data`); OpenCV sample photos are Apache-2.0 / BSD-3-Clause;",
-        "mvtb-data (Peter Corke's Machine Vision Toolbox) is MIT; Fashion-MNIST (Zalando Research) is MIT.",
+        "All photos are real photographs whose licence allows redistribution, rebuilt by",
+        "`catalog/demo/build_demo.py` (see `docs/demo-data.md`); downscaled to at most "
+        f"{MAX_SIDE} px, cut-outs put on white.",
         "",
         "| file | SKU | author | source | licence |",
         "|---|---|---|---|---|",
@@ -265,7 +264,15 @@ def main(root: Path) -> None:
     for old in IMAGES.iterdir():
         old.unlink()
     rng = random.Random(20261124)  # fixed seed: rebuilding gives the same prices
-    items = gcompris_items(root, rng) + other_photo_items(root, rng) + fashion_items(root, rng)
+    items = (
+        gcompris_items(root, rng)
+        + tuxpaint_items(root, rng)
+        + package_photo_items(root, rng)
+        + details_items(root, rng)
+    )
+    for it in items:
+        if not REDISTRIBUTABLE.match(it.licence):
+            raise SystemExit(f"{it.image}: licence {it.licence!r} is not known to allow redistribution")
     write_outputs(items)
     print(f"{len(items)} products written to {HERE}")
 

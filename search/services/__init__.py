@@ -17,10 +17,13 @@ from .embeddings import (
     EmbeddingStorageError,
     EmbedSummary,
     catalog_embed_pending,
+    embedding_inline,
     image_embed,
     images_embed,
     images_reembed_request,
     pending_images,
+    stale_images_embed_request,
+    stored_photo_embed_request,
 )
 from .query import Hit, PhotoSource, SearchFilters, SearchResult, photo_search, similar_products
 from .status import (
@@ -52,6 +55,7 @@ __all__ = [
     "ProductIndexStatus",
     "SearchUnavailable",
     "catalog_embed_pending",
+    "embedding_inline",
     "image_embed",
     "images_embed",
     "images_reembed_request",
@@ -63,6 +67,8 @@ __all__ = [
     "index_state_explained",
     "index_state_label",
     "index_status",
+    "stale_images_embed_request",
+    "stored_photo_embed_request",
     "pending_images",
     "product_index_statuses",
     "photo_search",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,7 +22,7 @@ from catalog.models import ProductImage
 from search.embedder import current_embedder
 from search.models import ImageEmbedding
 
-from .state import vector_to_bytes
+from .state import loaded_fingerprint, vector_to_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,60 @@ def images_reembed_request(*, image_ids: Iterable[int]) -> int:
     if ids:
         embed_images.delay_on_commit(ids)
     return retried
+
+
+# Set while a caller embeds the photos it stores itself (embedding_inline): stored ids are collected here.
+_stored_inline: ContextVar[list[int] | None] = ContextVar("stored_inline", default=None)
+
+
+def stored_photo_embed_request(*, image_id: int) -> None:
+    """A photo was stored (catalog.hooks.photo_stored, after the commit): queue its embedding, unless
+    the caller embeds it inline (embedding_inline), which then queues only what it left undone."""
+    collected = _stored_inline.get()
+    if collected is not None:
+        collected.append(image_id)
+    else:
+        stale_images_embed_request(image_ids=[image_id])
+
+
+@contextmanager
+def embedding_inline() -> Iterator[list[int]]:
+    """For a caller that stores photos and then embeds them itself (load_demo): photos stored inside are
+    not queued one by one. On leaving, those still without a fresh vector (the inline step failed, or
+    did not run) are queued in one task, so nothing is lost and nothing is embedded twice."""
+    collected: list[int] = []
+    token = _stored_inline.set(collected)
+    try:
+        yield collected
+    finally:
+        _stored_inline.reset(token)
+        stale_images_embed_request(image_ids=collected)
+
+
+def stale_images_embed_request(*, image_ids: Iterable[int]) -> list[int]:
+    """Queues the embedding of those photos that lack a fresh (settled) vector; returns their ids.
+
+    Freshness is checked against the model this process has loaded; a process without one (the web
+    process before its first search) queues them all and the task skips whatever is settled by then."""
+    ids = sorted(set(image_ids))
+    fingerprint = loaded_fingerprint()
+    if fingerprint is not None:
+        fresh: set[int] = set()
+        for chunk in _chunks(ids, ID_CHUNK):
+            fresh.update(
+                settled_embeddings(fingerprint).filter(image_id__in=chunk).values_list("image_id", flat=True)
+            )
+        ids = [pk for pk in ids if pk not in fresh]
+    if ids:
+        from search.tasks import embed_image, embed_images
+
+        # Callers run after their photos' commit (the receiver is sent on commit; embedding_inline
+        # ends after the caller's transactions), so the worker finds the rows. One message for many.
+        if len(ids) == 1:
+            embed_image.delay(ids[0])
+        else:
+            embed_images.delay(ids)
+    return ids
 
 
 def settled_embeddings(fingerprint: str) -> QuerySet[ImageEmbedding]:

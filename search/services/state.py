@@ -10,10 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
-from search.embedder import current_embedder
+from search.embedder import current_embedder, loaded_embedder
 from search.models import IndexBuild
 
 logger = logging.getLogger(__name__)
+
+
+def loaded_fingerprint() -> str | None:
+    """The fingerprint of the model this process has loaded already, or None; never loads one."""
+    embedder = loaded_embedder()
+    return embedder.fingerprint if embedder is not None else None
 
 
 def model_warning(model) -> str:

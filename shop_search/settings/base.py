@@ -244,6 +244,10 @@ SEARCH_KEEP_QUERY_PHOTOS_DAYS = env_int("SEARCH_KEEP_QUERY_PHOTOS_DAYS", 0)
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL in ("filesystem://", "memory://"):
+    # These transports ignore the host, but kombu warns "No hostname was supplied" on every
+    # connection without one: name it, so the demo's log carries no false alarm.
+    CELERY_BROKER_URL += "localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("out", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)

@@ -3,17 +3,15 @@
 A search command (next to run_demo): it drives the catalog's import service, then search's own steps.
 
 Uses the same import service as `import_catalog`, so running it again changes nothing: products are
-matched by SKU and photos by content hash. The embedding and index steps skip work already done.
-When DJANGO_DEBUG is on and no superuser exists, an `admin` user is created with a random password
-that is printed once (change it with `manage.py changepassword admin`).
+matched by SKU and photos by content hash. The embedding and index steps skip work already done, and
+nothing is left queued for a worker that this command did itself: the photos it stores are embedded
+here (search.services.embedding_inline), the index is built here. The demo's admin user is made by
+`run_demo`, which prints its password last, once the site answers.
 """
 
-import secrets
 from pathlib import Path
 
 from django.apps import apps
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -24,6 +22,7 @@ from search.embedder import current_embedder
 from search.services import (
     IndexState,
     catalog_embed_pending,
+    embedding_inline,
     index_build_request,
     index_build_run,
     index_status,
@@ -40,12 +39,16 @@ class Command(BaseCommand):
         parser.add_argument("--no-index", action="store_true", help="Only import products and photos.")
 
     def handle(self, *args, no_index: bool = False, **options):
-        self._import()
+        # Photos stored here are embedded right below; only what that leaves undone (--no-index, a
+        # failure) is queued for the worker, in one task.
+        with embedding_inline() as stored:
+            self._import()
+            if not no_index:
+                self._embed()
+        if no_index and stored:
+            self.stdout.write(f"{len(stored)} new photos are queued for the worker to embed.")
         if not no_index:
-            self._embed()
             self._build_index()
-        if settings.DEBUG:
-            self._ensure_admin()
 
     def _import(self) -> None:
         self.stdout.write(f"Importing the demo catalog from {DEMO_DIR} ...")
@@ -82,7 +85,7 @@ class Command(BaseCommand):
             current = status.current_build
             self.stdout.write(f"Index {current.version} is up to date: {current.vectors} vectors.")
             return
-        build = index_build_request()
+        build = index_build_request(enqueue=False)  # run right here, as the build_index command does
         with tqdm(desc="index", unit="vector", disable=None) as bar:
             build = index_build_run(build_id=build.pk, progress=tqdm_progress(bar))
         if build is None or build.status != build.Status.SUCCEEDED:
@@ -91,15 +94,6 @@ class Command(BaseCommand):
             self.stderr.write(f"Index build did not run here ({status}); the worker will build it.")
             return
         self.stdout.write(f"Index {build.version}: {build.vectors} vectors of dimension {build.dim}.")
-
-    def _ensure_admin(self) -> None:
-        users = get_user_model()
-        if users.objects.filter(is_superuser=True).exists():
-            self.stdout.write("An admin user exists already (reset it with: manage.py changepassword admin).")
-            return
-        password = secrets.token_urlsafe(12)
-        users.objects.create_superuser("admin", "admin@example.invalid", password)
-        self.stdout.write(self.style.WARNING(f"Demo admin created: user 'admin', password '{password}'"))
 
 
 def _describe_model(embedder) -> str:

@@ -6,9 +6,15 @@ shape (`make serve`: gunicorn.conf.py, static files from WhiteNoise, DJANGO_DEBU
 Each child runs in its own process group so that Ctrl-C (or SIGTERM) stops the whole tree of each:
 the worker gets a warm shutdown, the web server a TERM, then anything left after a grace period is
 killed. If either child dies, the other is stopped and the command exits non-zero.
+
+The port is checked first (`--check-port` does only that, so `make demo` fails in a second, before its
+slow steps). With DJANGO_DEBUG on, the demo's `admin` user is created on first start with a random
+password, printed once in a box as the last thing, when the site answers.
 """
 
+import errno
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,6 +23,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 GRACE_SECONDS = 15
@@ -40,27 +47,28 @@ class Command(BaseCommand):
             default="runserver",
             help="runserver (development) or gunicorn (production shape, after collectstatic).",
         )
+        parser.add_argument(
+            "--check-port", action="store_true", help="Only check that HOST:PORT is free, then exit."
+        )
 
     def handle(self, *args, host: str, port: int, no_worker: bool, server: str = "runserver", **options):
+        port_problem = _port_problem(host, port)
+        if port_problem:
+            raise CommandError(port_problem)
+        if options.get("check_port"):
+            return
         if server == "runserver" and not settings.DEBUG:
             self.stderr.write(
                 "DJANGO_DEBUG is off: static files need collectstatic first (make serve does both)."
             )
-        if _port_in_use(host, port):
-            raise CommandError(f"{host}:{port} is already in use: stop what runs there or pass --port.")
         children: dict[str, subprocess.Popen] = {}
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             if not no_worker:
-                children["celery worker"] = _start(_worker_command())
+                children["celery worker"] = _start(_worker_command(server))
             children["web server"] = _start(_web_command(host, port, server))
             self._wait_until_up(host, port, children)
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"shop_search is running at http://{host}:{port} "
-                    "(admin: /admin/, API docs: /api/v1/docs/) — Ctrl-C stops everything"
-                )
-            )
+            self._announce(f"http://{host}:{port}")
             dead = _wait_for_a_death(children)
         except StopRequested:
             self.stdout.write("Stopping ...")
@@ -76,6 +84,20 @@ class Command(BaseCommand):
             raise CommandError(f"The {dead} stopped unexpectedly (exit code {children[dead].returncode}).")
         self.stdout.write("Stopped.")
 
+    def _announce(self, url: str) -> None:
+        """The last lines of the start: where the site is and, in the demo, how to log in."""
+        lines = [
+            f"shop_search is running at {url} (admin: /admin/, API docs: /api/v1/docs/)",
+            "Ctrl-C stops everything.",
+        ]
+        if settings.DEBUG:
+            lines[1:1] = _demo_admin_lines()
+        width = max(len(line) for line in lines)
+        box = ["+" + "-" * (width + 2) + "+", *(f"| {line.ljust(width)} |" for line in lines)]
+        box.append(box[0])
+        self.stdout.write(self.style.SUCCESS("\n".join(["", *box])))
+        self.stdout.flush()
+
     def _wait_until_up(self, host: str, port: int, children: dict[str, subprocess.Popen]) -> None:
         deadline = time.monotonic() + 60
         while not _port_in_use(host, port):
@@ -89,27 +111,72 @@ class Command(BaseCommand):
             time.sleep(POLL_SECONDS)
 
 
+def _demo_admin_lines() -> list[str]:
+    """Creates the demo's `admin` with a random password when no superuser exists (shown only now)."""
+    users = get_user_model()
+    if users.objects.filter(is_superuser=True).exists():
+        return ["Admin: an admin user exists already (reset: manage.py changepassword admin)."]
+    password = secrets.token_urlsafe(12)
+    users.objects.create_superuser("admin", "admin@example.invalid", password)
+    return [
+        f"Demo admin created: user 'admin', password '{password}'",
+        "  (shown this once; change it with: manage.py changepassword admin)",
+    ]
+
+
+def _port_problem(host: str, port: int) -> str:
+    """Why the web server could not listen on host:port ("" when it can), with what to do about it."""
+    if _port_in_use(host, port):
+        other = _free_port_after(host, port)
+        return (
+            f"{host}:{port} is already in use (another server?). Stop it, or pick another port: "
+            f"make demo PORT={other}  (or: manage.py run_demo --port {other})"
+        )
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is free
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            other = _free_port_after(host, port)
+            return f"{host}:{port} is already in use. Pick another port: make demo PORT={other}"
+        return f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Check HOST= and PORT=."
+    return ""
+
+
+def _free_port_after(host: str, port: int) -> int:
+    for candidate in range(port + 1, min(port + 100, 65536)):
+        if not _port_in_use(host, candidate):
+            return candidate
+    return port + 1
+
+
 def _raise_stop(signum, frame):
     raise StopRequested
 
 
-def _worker_command() -> list[str]:
+def _worker_command(server: str = "runserver") -> list[str]:
     # solo pool: one task at a time in the worker process itself; the model is loaded once.
     # --beat: the periodic reapers that heal builds and imports of a killed worker (one machine only;
-    # production runs one separate `celery beat`).
+    # production runs one separate `celery beat`). The demo's worker reports warnings and errors only
+    # (no banner, no line per task), so the start ends with the box of _announce; `make serve`, the
+    # production shape, logs every task.
+    quiet = ["--quiet"] if server == "runserver" else []
+    level = "warning" if server == "runserver" else "info"
     return [
         sys.executable,
         "-m",
         "celery",
         "-A",
         "shop_search",
+        *quiet,
         "worker",
         "--pool=solo",
         "-c",
         "1",
         "--beat",
         "-l",
-        "info",
+        level,
     ]
 
 
