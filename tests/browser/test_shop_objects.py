@@ -33,12 +33,16 @@ PRODUCT = {"hammer1.webp": "Claw hammer", "cup.webp": "Coffee cup"}
 SEARCH_DELAY_S = 0.35  # search.js waits this long after a change before it searches
 
 READ_DOTS = """
+const layer = document.getElementById('object-layer').getBoundingClientRect();
 return [...document.querySelectorAll('#object-layer .thing-dot')].map(dot => {
   const r = dot.getBoundingClientRect();
   return {label: dot.getAttribute('aria-label'), crop: dot.dataset.box,
           marked: dot.classList.contains('is-marked'), pressed: dot.getAttribute('aria-pressed'),
           width: r.width, height: r.height, visible: dot.checkVisibility(),
-          x: r.left + r.width / 2, y: r.top + r.height / 2};
+          x: r.left + r.width / 2, y: r.top + r.height / 2,
+          on: [(r.left + r.width / 2 - layer.left) / layer.width,
+               (r.top + r.height / 2 - layer.top) / layer.height],
+          reach: [r.width / 2 / layer.width, r.height / 2 / layer.height]};
 });
 """
 READ_ROWS = """
@@ -96,10 +100,20 @@ def check_things_over_the_preview(browser, truth) -> list[dict]:
     ]
     assert {product_under(dot["box"], truth) for dot in found} >= set(PRODUCT.values()), found
     assert all(dot["visible"] and dot["width"] >= 44 and dot["height"] >= 44 for dot in found), found
-    # Every dot can be tapped: none lies on another, however close the things are.
+    # Every dot can be tapped: none lies on another, however close the things are. Each lies on its own
+    # thing (or touches it, when smaller things fill it), and not on a smaller thing inside it (the outer
+    # thing's dot would then name the inner one).
     for number, dot in enumerate(found):
         for other in found[number + 1 :]:
             assert math.hypot(dot["x"] - other["x"], dot["y"] - other["y"]) >= 43.5, found
+        x, y, w, h = dot["box"]
+        (dx, dy), (rx, ry) = dot["on"], dot["reach"]
+        assert x - rx <= dx <= x + w + rx and y - ry <= dy <= y + h + ry, dot
+        for other in found:
+            ox, oy, ow, oh = other["box"]
+            smaller_inside = ow * oh < w * h and ox >= x and oy >= y and ox + ow <= x + w and oy + oh <= y + h
+            on_it = ox <= dot["on"][0] <= ox + ow and oy <= dot["on"][1] <= oy + oh
+            assert not (smaller_inside and on_it), (dot, other)
     outlines = browser.find_elements(By.CSS_SELECTOR, "#object-layer .thing-outline")
     assert len(outlines) == len(found)
     # The main thing is pre-selected as the crop box, and the results are still the whole photo's.

@@ -72,30 +72,55 @@ export function createObjects({ preview, results, onPick }) {
     onPick(state.things[index]);
   }
 
-  // Where each thing's dot goes, as fractions of the preview: on the thing's centre, kept whole inside
-  // the photo, and moved down (then across) off any dot placed before it, so that small things side by
-  // side never hide each other's dot (a dot is 44 px, a finger's width).
+  // Where each thing's dot goes, as fractions of the preview. A dot (44 px, a finger's width) sits on
+  // its own thing: as near the thing's centre as it can while inside the thing's box, off the other
+  // dots, and off the smaller things inside it (a bag holding a box: the bag's dot goes on the bag,
+  // not on the box). Smaller things are placed first, having the least room. Only a thing with no free
+  // spot of its own gets the nearest free spot around it.
   function dotSpots() {
     const width = layer.clientWidth || layer.parentElement.clientWidth;
     const height = layer.clientHeight || layer.parentElement.clientHeight;
+    const centre = (box) => ({ x: box.x + box.w / 2, y: box.y + box.h / 2 });
+    if (!width || !height) return state.things.map((thing) => centre(thing.box));
     const size = 44;
+    const half = size / 2;
+    const boxes = state.things.map(({ box }) => ({
+      x0: box.x * width, y0: box.y * height, x1: (box.x + box.w) * width, y1: (box.y + box.h) * height,
+      area: box.w * box.h,
+    }));
+    const clamp = (value, extent) => Math.min(Math.max(value, half), Math.max(extent - half, half));
     const placed = [];
-    return state.things.map((thing) => {
-      if (!width || !height) return { x: thing.box.x + thing.box.w / 2, y: thing.box.y + thing.box.h / 2 };
-      const inside = (value, extent) => Math.min(Math.max(value, size / 2), Math.max(extent - size / 2, size / 2));
-      let x = inside((thing.box.x + thing.box.w / 2) * width, width);
-      let y = inside((thing.box.y + thing.box.h / 2) * height, height);
-      const clash = () => placed.some((other) => Math.hypot(other.x - x, other.y - y) < size);
-      for (let tries = 0; clash() && tries < 64; tries += 1) {
-        y += size;
-        if (y > height - size / 2) {
-          y = size / 2;
-          x = x + size > width - size / 2 ? size / 2 : x + size;
+    const free = (point) => placed.every((other) => Math.hypot(other.x - point.x, other.y - point.y) >= size);
+    const within = (point, b) => point.x >= b.x0 && point.x <= b.x1 && point.y >= b.y0 && point.y <= b.y1;
+    const spots = new Array(boxes.length);
+    const order = boxes.map((_, index) => index).sort((a, b) => boxes[a].area - boxes[b].area);
+    for (const index of order) {
+      const b = boxes[index];
+      const mid = { x: clamp((b.x0 + b.x1) / 2, width), y: clamp((b.y0 + b.y1) / 2, height) };
+      const byNearness = (a, c) => Math.hypot(a.x - mid.x, a.y - mid.y) - Math.hypot(c.x - mid.x, c.y - mid.y);
+      const inside = [mid];
+      for (let y = b.y0 + half; y <= b.y1 - half; y += half) {
+        for (let x = b.x0 + half; x <= b.x1 - half; x += half) {
+          inside.push({ x: clamp(x, width), y: clamp(y, height) });
         }
       }
-      placed.push({ x, y });
-      return { x: x / width, y: y / height };
-    });
+      inside.sort(byNearness);
+      const onSmallerThing = (point) =>
+        boxes.some((other, j) => j !== index && other.area < b.area && within(point, other));
+      let spot = inside.find((point) => free(point) && !onSmallerThing(point)) || inside.find(free);
+      for (let radius = half; !spot && radius < width + height; radius += half) {
+        const ring = [];
+        for (let step = 0; step < 16; step += 1) {
+          const angle = (step / 16) * 2 * Math.PI;
+          ring.push({ x: clamp(mid.x + radius * Math.cos(angle), width), y: clamp(mid.y + radius * Math.sin(angle), height) });
+        }
+        spot = ring.find(free);
+      }
+      spot = spot || mid;
+      placed.push(spot);
+      spots[index] = { x: spot.x / width, y: spot.y / height };
+    }
+    return spots;
   }
 
   // A tap on a dot picks its thing; a drag that starts on a dot moves the crop box as if it had
