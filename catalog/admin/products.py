@@ -12,7 +12,8 @@ from django.http import HttpRequest
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 
-from catalog.models import Product, ProductImage
+from catalog.models import Category, Product, ProductImage
+from catalog.selectors import category_label
 from catalog.services import (
     parse_currency,
     product_create,
@@ -30,7 +31,16 @@ LIST_THUMB_SIZE = 128  # shown at 64 px: sharp on high-density screens, still a 
 PRODUCT_FIELDS = ("sku", "name", "slug", "category", "price", "currency", "is_active", "description")
 
 
+class CategoryChoiceField(forms.ModelChoiceField):
+    """Categories by their path ("Garden > Tools"), so two "Tools" under different parents differ."""
+
+    def label_from_instance(self, category: Category) -> str:
+        return category_label(category)
+
+
 class ProductAdminForm(forms.ModelForm):
+    category = CategoryChoiceField(queryset=Category.objects.select_related("parent__parent"), required=False)
+
     class Meta:
         model = Product
         fields = PRODUCT_FIELDS

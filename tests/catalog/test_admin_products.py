@@ -1,6 +1,7 @@
 """Product admin: list (thumbnails, index status, filters, search), actions, change page, photo inline."""
 
 import io
+import re
 from unittest import mock
 
 import pytest
@@ -21,6 +22,7 @@ from tests.catalog.admin_helpers import (
     product_form_data,
     status_of,
 )
+from tests.factories import CategoryFactory
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:catalog_product_changelist")
@@ -238,3 +240,12 @@ def test_add_page_creates_the_product_with_its_first_photo(admin_client, photo_b
     assert response.status_code == 302, response.content.decode()
     product = Product.objects.get(sku="NEW-1")
     assert product.images.get().original_name == "hammer.webp"
+
+
+def test_the_category_choice_names_the_parent_so_two_tools_differ(admin_client):
+    garden = CategoryFactory(name="Garden")
+    CategoryFactory(name="Tools")
+    CategoryFactory(name="Tools", slug="garden-tools", parent=garden)
+    page = admin_client.get(reverse("admin:catalog_product_add")).content.decode()
+    options = re.findall(r"<option value=\"\d+\">([^<]*)</option>", page)
+    assert "Garden &gt; Tools" in options and "Tools" in options, options
