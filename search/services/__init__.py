@@ -21,6 +21,14 @@ from .embeddings import (
     pending_images,
 )
 from .query import Hit, PhotoSource, SearchFilters, SearchResult, photo_search, similar_products
+from .relevance import (
+    RelevanceRunRefused,
+    relevance_options_check,
+    relevance_run,
+    relevance_run_cancel,
+    relevance_run_request,
+    relevance_runs_expire_lost,
+)
 from .state import SearchUnavailable
 from .status import (
     BuildSummary,
@@ -45,6 +53,7 @@ __all__ = [
     "ImageFailure",
     "IndexStatus",
     "ProductIndexStatus",
+    "RelevanceRunRefused",
     "SearchUnavailable",
     "catalog_embed_pending",
     "image_embed",
@@ -60,6 +69,11 @@ __all__ = [
     "index_status",
     "pending_images",
     "product_index_statuses",
+    "relevance_options_check",
+    "relevance_run",
+    "relevance_run_cancel",
+    "relevance_run_request",
+    "relevance_runs_expire_lost",
     "photo_search",
     "similar_products",
 ]
