@@ -121,8 +121,10 @@ class Command(BaseCommand):
         if not runs:
             self.stdout.write("No self-test has run yet.")
             return
-        self.stdout.write(f"  {'run':>5}  {'date (UTC)':<16} {'status':<10} {'model':<28} {'seed':>6} "
-                          f"{'photos':>6} {'R@1':>6} {'R@10':>6} {'P@10':>6}")  # fmt: skip
+        self.stdout.write(
+            f"  {'run':>5}  {'date (UTC)':<16} {'status':<10} {'model (fingerprint)':<44} {'seed':>6} "
+            f"{'photos':>6} {'R@1':>6} {'R@10':>6} {'P@10':>6}"
+        )
         for run in runs:
             self._history_line(run)
 
@@ -130,7 +132,7 @@ class Command(BaseCommand):
         when = run.finished_at or run.requested_at
         self.stdout.write(
             f"  {'#' + str(run.pk):>5}  {when:%Y-%m-%d %H:%M} {run.status:<10} "
-            f"{(run.model_name or '?')[:16] + ' ' + run.fingerprint[:11]:<28} {run.seed:>6} "
+            f"{(run.fingerprint or '?')[:44]:<44} {run.seed:>6} "
             f"{len(run.image_ids):>6} {_share(run.r_at_1):>6} {_share(run.r_at_10):>6} "
             f"{_share(run.category_p_at_10):>6}"
         )
