@@ -67,6 +67,7 @@ def test_outcomes_are_what_the_shoppers_search_returns_for_the_same_variant(rele
         data = variant_make(_rgb(image), outcome["kind"], rng, _scenes())
         hits = photo_search(PhotoSource(data=data), k=10).hits
         assert outcome["top_product_id"] == hits[0].product.pk
+        assert outcome["top_score"] == pytest.approx(hits[0].score, abs=1e-4)  # this very photo's score
         place = [hit.product.pk for hit in hits].index(image.product_id) + 1
         assert outcome["rank"] == (place if place <= 10 else None)
 
