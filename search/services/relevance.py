@@ -28,9 +28,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.imaging import load_image
-from catalog.models import Product, ProductImage
+from catalog.models import ProductImage
 from search.models import ImageEmbedding, RelevanceRun
-from search.relevance.figures import TOP_K, Outcome, figures, figures_by_kind, hardest
+from search.relevance.figures import TOP_K, Outcome
 from search.relevance.variants import (
     KINDS,
     RECIPE_VERSION,
@@ -44,6 +44,7 @@ from search.relevance.variants import (
 from shop_search.leases import Lease, LeaseLost, lease_cutoff, lease_owner, lost_lease_reason
 
 from .query import PhotoSource, photo_search
+from .relevance_results import outcome_of, run_figures
 from .state import model_warning, query_embedder, serving_index
 
 logger = logging.getLogger(__name__)
@@ -51,13 +52,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_SEED = 2026  # one default for every run, so runs of different days search the same variants
 MAX_PHOTOS = 5000
 MAX_SEED = 2**31 - 1
-HARDEST_SHOWN = 12
 SAVE_EVERY_SECONDS = 1.0  # progress and the cancel flag, at most this often
 Progress = Callable[[int, int], None]  # (variants searched, variants in the run)
 
 
 class RelevanceRunRefused(ValueError):
     """A self-test that cannot start: bad options, one already running, unusable scene photos."""
+
+
+class NothingToTest(Exception):
+    """The catalog has no photo of an active product."""
 
 
 class ModelChanged(Exception):
@@ -191,6 +195,8 @@ def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease:
     """Searches every variant; True when cancelled on the way."""
     scenes = scenes_load(settings.SEARCH_RELEVANCE_SCENES_DIR)
     images, catalog_photos = _sample(run)
+    if not images:
+        raise NothingToTest("Nothing to test: no active product has a photo.")
     model = query_embedder(serving_index())
     searchable = set(
         ImageEmbedding.objects.filter(
@@ -224,7 +230,7 @@ def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease:
             result = photo_search(PhotoSource(data=data), k=TOP_K, shopper=False)
             if result.model.fingerprint != model.fingerprint:
                 raise ModelChanged("Another model started answering searches during the run: run it again.")
-            outcomes.append(_outcome(image, kind, result.hits))
+            outcomes.append(outcome_of(image, kind, result.hits))
             if outcomes[-1].rank != 1:
                 thumbnails[(image.pk, kind)] = variant_thumbnail(data)
             if progress:
@@ -265,63 +271,22 @@ def _picture(image: ProductImage):
         return None
 
 
-def _outcome(image: ProductImage, kind: str, hits) -> Outcome:
-    shown = hits[:TOP_K]
-    rank = next((place for place, hit in enumerate(shown, 1) if hit.product.pk == image.product_id), None)
-    category = image.product.category_id
-    top = shown[0] if shown else None
-    return Outcome(
-        image_id=image.pk,
-        product_id=image.product_id,
-        kind=kind,
-        rank=rank,
-        top_product_id=top.product.pk if top else None,
-        top_image_id=top.image.pk if top else None,
-        top_score=round(top.score, 4) if top else 0.0,
-        same_category=None if category is None else sum(hit.product.category_id == category for hit in shown),
-        shown=len(shown),
-    )
-
-
 def _finish(run, owner: str, status: str, outcomes: list[Outcome], thumbnails: dict, *, error: str) -> None:
     """Records the outcome unless the run was taken over meanwhile (its lease ran out)."""
     now = timezone.now()
     fields = {"status": status, "error": error, "finished_at": now, "done": len(outcomes)}
     fields["seconds"] = (now - run.started_at).total_seconds() if run.started_at else None
     if status != RelevanceRun.Status.FAILED and outcomes:
-        overall = figures(outcomes)
-        fields |= {
-            "r_at_1": overall.r_at_1,
-            "r_at_10": overall.r_at_10,
-            "category_p_at_10": overall.category_p_at_10,
-            "by_kind": {"all": overall.as_dict()}
-            | {k: f.as_dict() for k, f in figures_by_kind(outcomes).items()},
-            "hardest": _hardest_rows(outcomes, thumbnails),
-            "outcomes": [outcome.as_dict() for outcome in outcomes],
-        }
+        fields |= run_figures(outcomes, thumbnails)
     mine = RelevanceRun.objects.filter(pk=run.pk, status=RelevanceRun.Status.RUNNING, lease_owner=owner)
     if mine.update(**fields) == 0:
         logger.warning("Relevance run %s was taken over; its outcome (%s) is not recorded", run.pk, status)
-
-
-def _hardest_rows(outcomes: list[Outcome], thumbnails: dict) -> list[dict]:
-    """The hardest products with names kept at run time (the history stays readable after deletions)."""
-    rows = [product.as_dict() for product in hardest(outcomes, limit=HARDEST_SHOWN)]
-    ids = {row["product_id"] for row in rows} | {row["confused_with"] for row in rows if row["confused_with"]}
-    products = {p.pk: p for p in Product.objects.filter(pk__in=ids)}
-    for row in rows:
-        for key, prefix in (("product_id", ""), ("confused_with", "confused_")):
-            product = products.get(row[key])
-            row[f"{prefix}sku"] = product.sku if product else ""
-            row[f"{prefix}name"] = product.name if product else ""
-        row["variant_thumbnail"] = thumbnails.get((row["worst_image_id"], row["worst_kind"]), "")
-    return rows
 
 
 def _describe(exc: Exception) -> str:
     message = str(exc) or exc.__class__.__name__
     return (
         message
-        if isinstance(exc, ModelChanged | ScenesUnavailable)
+        if isinstance(exc, ModelChanged | NothingToTest | ScenesUnavailable)
         else f"{exc.__class__.__name__}: {message}"
     )

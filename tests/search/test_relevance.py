@@ -247,6 +247,16 @@ def test_a_failure_is_recorded_with_its_reason(relevance_shop, monkeypatch):
     assert run.status == "failed" and run.error == "OSError: disk gone" and run.r_at_1 is None
 
 
+def test_an_empty_catalog_is_a_failure_that_says_why():
+    run = run_now(photos=2)
+
+    assert (run.status, run.error, run.r_at_1) == (
+        "failed",
+        "Nothing to test: no active product has a photo.",
+        None,
+    )
+
+
 def test_the_task_is_thin_it_passes_the_id_to_the_service(monkeypatch):
     calls = []
 
