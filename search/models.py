@@ -70,3 +70,77 @@ class IndexBuild(models.Model):
 
     def __str__(self) -> str:
         return f"build #{self.pk} {self.status}"
+
+
+class RelevanceRun(models.Model):
+    """One relevance self-test: shopper-like variants of catalog photos searched like a shopper's photo.
+
+    Kept per model fingerprint and date, so the merchant sees a trend; runs with the same ``variant_set``
+    searched identical variants (same seed, photos, recipes and scenes) and compare models fairly."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # The model the shoppers' searches used during the run (the one that built the serving index).
+    fingerprint = models.CharField(max_length=128, blank=True, db_index=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    model_warning = models.TextField(blank=True)  # fallback or untrained, in the words the admin uses
+    # How the variants were made: the seed, the sampled photos, the recipes and the scene photos.
+    seed = models.PositiveIntegerField()
+    photos_requested = models.PositiveIntegerField()
+    kinds = models.JSONField(default=list)
+    recipe_version = models.PositiveIntegerField(default=0)
+    scenes = models.CharField(max_length=500, blank=True)
+    variant_set = models.CharField(max_length=64, blank=True, db_index=True)
+    catalog_photos = models.PositiveIntegerField(default=0)  # photos of active products when sampled
+    image_ids = models.JSONField(default=list)  # the sample, in the order searched
+    not_searchable = models.PositiveIntegerField(default=0)  # sampled photos without a vector of the model
+    unreadable = models.PositiveIntegerField(default=0)  # sampled photos whose file could not be read
+    # Progress (variants searched) and the figures; figures of a cancelled run cover what was searched.
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    r_at_1 = models.FloatField(null=True, blank=True)
+    r_at_10 = models.FloatField(null=True, blank=True)
+    category_p_at_10 = models.FloatField(null=True, blank=True)
+    by_kind = models.JSONField(default=dict, blank=True)
+    hardest = models.JSONField(default=list, blank=True)
+    outcomes = models.JSONField(default=list, blank=True)  # one per variant (search.relevance.figures)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # Two self-tests at once would share two CPU cores and slow each other (and the shop) down.
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="running"), name="relevance_one_running"
+            ),
+            models.CheckConstraint(
+                condition=(Q(r_at_1__isnull=True) | Q(r_at_1__gte=0, r_at_1__lte=1))
+                & (Q(r_at_10__isnull=True) | Q(r_at_10__gte=0, r_at_10__lte=1))
+                & (Q(category_p_at_10__isnull=True) | Q(category_p_at_10__gte=0, category_p_at_10__lte=1)),
+                name="relevance_figures_are_shares",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"relevance run #{self.pk} {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0

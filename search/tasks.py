@@ -89,3 +89,10 @@ def flagged_images_embed() -> int:
     from search.services.moderation import flagged_image_vectors_refresh
 
     return flagged_image_vectors_refresh()
+
+
+@shared_task(name="search.relevance_run", **RETRY_OPTIONS)
+def relevance_run(run_id: int) -> str:
+    """The relevance self-test (search.services.relevance); a redelivered task finds it running and stops."""
+    run = services.relevance_run(run_id=run_id)
+    return run.status if run is not None else "gone"

@@ -26,6 +26,14 @@ from .embeddings import (
     stored_photo_embed_request,
 )
 from .query import Hit, PhotoSource, SearchFilters, SearchResult, photo_search, similar_products
+from .relevance import (
+    RelevanceRunRefused,
+    relevance_options_check,
+    relevance_run,
+    relevance_run_cancel,
+    relevance_run_request,
+    relevance_runs_expire_lost,
+)
 from .status import (
     BuildSummary,
     ImageFailure,
@@ -53,6 +61,7 @@ __all__ = [
     "IndexState",
     "ProductIndexState",
     "ProductIndexStatus",
+    "RelevanceRunRefused",
     "SearchUnavailable",
     "catalog_embed_pending",
     "embedding_inline",
@@ -71,6 +80,11 @@ __all__ = [
     "stored_photo_embed_request",
     "pending_images",
     "product_index_statuses",
+    "relevance_options_check",
+    "relevance_run",
+    "relevance_run_cancel",
+    "relevance_run_request",
+    "relevance_runs_expire_lost",
     "photo_search",
     "similar_products",
 ]

@@ -76,6 +76,7 @@ def photo_search(
     k: int = 12,
     objects: bool = True,
     object_k: int | None = None,
+    shopper: bool = True,
 ) -> SearchResult:
     """Top k products (one hit each, with its best photo) that look like the photo: the one search by
     photo that the API, the shopper page and the admin all run.
@@ -87,6 +88,9 @@ def photo_search(
 
     Raises QueryImageError / UrlFetchError (a ValueError with a stable code and a message for people)
     for a photo that cannot be used, and SearchUnavailable when no model can be loaded.
+
+    ``shopper=False`` is for photos the site made itself (the relevance self-test): the search is the
+    same, but the photo is never kept as a shopper's query photo nor counted in the search metrics.
     """
     filters = filters or SearchFilters()
     find = objects and crop is None and settings.SEARCH_MAX_OBJECTS > 0
@@ -97,7 +101,8 @@ def photo_search(
     with timed(timings, "validate"):
         picture = decode_query_image(data, crop=crop)
         detailed = _detailed(data, picture) if find else None
-    query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
+    if shopper:
+        query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
     if crop:
         # Imported here, not at the top: search.embedding imports torch (~3 s), which no process
         # should pay at start-up (migrate, shell, the web server before its first search).

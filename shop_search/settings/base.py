@@ -240,6 +240,13 @@ SEARCH_URL_MAX_REDIRECTS = env_int("SEARCH_URL_MAX_REDIRECTS", 3)
 SEARCH_URL_ALLOWED_HOSTS = env_list("SEARCH_URL_ALLOWED_HOSTS", [])
 # Query photos are not kept unless a retention period (days) is set.
 SEARCH_KEEP_QUERY_PHOTOS_DAYS = env_int("SEARCH_KEEP_QUERY_PHOTOS_DAYS", 0)
+# Relevance self-test (search.services.relevance): photos sampled per run by default (seeded, so the
+# same seed takes the same photos), and the folder of real scene photos catalog photos are pasted
+# into. The default folder ships with the project; an empty value means drawn clutter instead.
+SEARCH_RELEVANCE_PHOTOS = env_int("SEARCH_RELEVANCE_PHOTOS", 200)
+SEARCH_RELEVANCE_SCENES_DIR = os.environ.get(
+    "SEARCH_RELEVANCE_SCENES_DIR", str(BASE_DIR / "search" / "relevance" / "scenes")
+)
 
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"

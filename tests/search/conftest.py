@@ -82,3 +82,49 @@ def shop(request, _isolated_media):
 def indexed_shop(request, _isolated_media):
     """The six-product shop, embedded, with a published index: (products, categories)."""
     return catalog_for_test(request, "_indexed_shop_snapshot", indexed_shop_build)
+
+
+# --- the relevance self-test's shop: seven products, two of them sold with the very same photo --------
+
+RELEVANCE_SHOP = [
+    # (sku, category or None, photo in tests/photos)
+    ("hammer", "Tools", "hammer1.webp"),
+    ("hammer-twin", "Tools", "hammer1.webp"),  # the same picture: a confusion known by construction
+    ("plier", "Tools", "plier1.webp"),
+    ("cup", "Kitchen", "cup.webp"),
+    ("pan", "Kitchen", "pan.webp"),
+    ("chair", "Furniture", "chair.webp"),
+    ("apple", None, "apple.jpg"),  # no category: left out of same-category precision
+]
+
+
+def relevance_shop_build() -> dict:
+    """RELEVANCE_SHOP embedded and indexed: {sku: Product}. The twin's photo holds the same pixels as
+    the hammer's, saved as PNG (another file, so another content hash and other variants)."""
+    import io
+
+    from catalog.imaging import load_image
+    from tests.factories import PHOTOS_DIR
+
+    products = {}
+    for sku, category, photo in RELEVANCE_SHOP:
+        data: str | bytes = photo
+        if sku == "hammer-twin":
+            out = io.BytesIO()
+            # Decoded as every photo is (alpha on white), so both photos give the model the same pixels.
+            load_image((PHOTOS_DIR / photo).read_bytes(), max_pixels=10**8).save(out, format="PNG")
+            data = out.getvalue()
+        products[sku] = add_product(sku, data, category=CategoryFactory(name=category) if category else None)
+    assert build_now().status == "succeeded"
+    return products
+
+
+@pytest.fixture(scope="module")
+def _relevance_shop_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    return snapshot_take(relevance_shop_build, tmp_path_factory.mktemp("relevance-shop"), django_db_blocker)
+
+
+@pytest.fixture
+def relevance_shop(request, _isolated_media):
+    """RELEVANCE_SHOP with a published index: {sku: Product}."""
+    return catalog_for_test(request, "_relevance_shop_snapshot", relevance_shop_build)

@@ -1,0 +1,292 @@
+"""The relevance self-test: do shoppers' photos of the catalog's own products find them?
+
+A seeded sample of the active products' photos (SEARCH_RELEVANCE_PHOTOS; the same seed takes the same
+photos) is turned into shopper-like variants (search.relevance.variants: re-shot, and pasted into a
+scene photo), each searched through the one query service shoppers use (photo_search: whole photo and
+the things found in it, k=10). The figures (search.relevance.figures) and the hardest products are
+stored with the run (RelevanceRun), per model fingerprint and date; runs with the same variant_set
+searched identical photos, so two models are compared fairly.
+
+The variants are made from the very photos the index holds, so the figures are an upper bound of what
+a shopper's own photo (another angle, another light) gets; the report says so. One run at a time: it
+shares the CPU with the shop. The worker holds a lease (shop_search.leases); a run whose worker died is
+failed by the next request or cancel. Cancelled or interrupted runs keep the figures of what they
+searched, labelled as such.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalog.imaging import load_image
+from catalog.models import ProductImage
+from search.models import ImageEmbedding, RelevanceRun
+from search.relevance.figures import TOP_K, Outcome
+from search.relevance.variants import (
+    KINDS,
+    RECIPE_VERSION,
+    Scenes,
+    ScenesUnavailable,
+    scenes_load,
+    variant_make,
+    variant_rng,
+    variant_thumbnail,
+)
+from shop_search.leases import Lease, LeaseLost, lease_cutoff, lease_owner, lost_lease_reason
+
+from .query import PhotoSource, photo_search
+from .relevance_results import outcome_of, run_figures
+from .state import model_warning, query_embedder, serving_index
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SEED = 2026  # one default for every run, so runs of different days search the same variants
+MAX_PHOTOS = 5000
+MAX_SEED = 2**31 - 1
+SAVE_EVERY_SECONDS = 1.0  # progress and the cancel flag, at most this often
+Progress = Callable[[int, int], None]  # (variants searched, variants in the run)
+
+
+class RelevanceRunRefused(ValueError):
+    """A self-test that cannot start: bad options, one already running, unusable scene photos."""
+
+
+class NothingToTest(Exception):
+    """The catalog has no photo of an active product."""
+
+
+class ModelChanged(Exception):
+    """Another model started answering searches during the run (a new index was published)."""
+
+
+def relevance_options_check(*, photos: int, seed: int, kinds: Sequence[str]) -> tuple[str, ...]:
+    """The kinds in their canonical order; RelevanceRunRefused with a message for people otherwise."""
+    if not 1 <= photos <= MAX_PHOTOS:
+        raise RelevanceRunRefused(f"The number of photos must be between 1 and {MAX_PHOTOS}, not {photos}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise RelevanceRunRefused(f"The seed must be between 0 and {MAX_SEED}, not {seed}.")
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise RelevanceRunRefused(
+            f"Unknown variant kind(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(KINDS)}."
+        )
+    return tuple(kind for kind in KINDS if kind in kinds)
+
+
+def relevance_run_request(
+    *, photos: int | None = None, seed: int = DEFAULT_SEED, kinds: Sequence[str] = KINDS, enqueue: bool = True
+) -> RelevanceRun:
+    """A queued self-test (sent to a worker after commit unless ``enqueue`` is off: the command runs it
+    inline). Refused while another one is queued or running."""
+    photos = settings.SEARCH_RELEVANCE_PHOTOS if photos is None else photos
+    kinds = relevance_options_check(photos=photos, seed=seed, kinds=kinds)
+    try:
+        scenes_load(settings.SEARCH_RELEVANCE_SCENES_DIR)  # refused now, not minutes later in the worker
+    except ScenesUnavailable as exc:
+        raise RelevanceRunRefused(str(exc)) from exc
+    with transaction.atomic():
+        relevance_runs_expire_lost()
+        active = RelevanceRun.objects.filter(
+            status__in=[RelevanceRun.Status.QUEUED, RelevanceRun.Status.RUNNING]
+        )
+        if (busy := active.first()) is not None:
+            raise RelevanceRunRefused(
+                f"Self-test #{busy.pk} is {busy.status}: wait for it to finish or cancel it first."
+            )
+        run = RelevanceRun.objects.create(
+            seed=seed, photos_requested=photos, kinds=list(kinds), recipe_version=RECIPE_VERSION
+        )
+        if enqueue:
+            from search.tasks import relevance_run as relevance_run_task
+
+            relevance_run_task.delay_on_commit(run.pk)
+    return run
+
+
+def relevance_run(*, run_id: int, progress: Progress | None = None) -> RelevanceRun | None:
+    """Runs a queued self-test to the end (or until cancelled). None if there is no such run; a run
+    that is not queued (already ran, or running elsewhere) is returned unchanged."""
+    run = RelevanceRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    owner = lease_owner()
+    if not _claim(run.pk, owner):
+        run.refresh_from_db()
+        return run
+    run.refresh_from_db()
+    outcomes: list[Outcome] = []
+    thumbnails: dict[tuple[int, str], str] = {}
+    try:
+        with Lease(RelevanceRun, run.pk, owner=owner, seconds=settings.SEARCH_LEASE_SECONDS) as lease:
+            cancelled = _search_variants(run, outcomes, thumbnails, lease, progress)
+    except LeaseLost:
+        logger.warning("Relevance run %s lost its lease; stopped without recording figures", run.pk)
+    except KeyboardInterrupt:  # Ctrl-C in the command: keep what was searched, then stop as asked
+        _finish(run, owner, RelevanceRun.Status.CANCELLED, outcomes, thumbnails, error="Interrupted.")
+        raise
+    except Exception as exc:
+        logger.exception("Relevance run %s failed", run.pk)
+        _finish(run, owner, RelevanceRun.Status.FAILED, outcomes, thumbnails, error=_describe(exc))
+    else:
+        status = RelevanceRun.Status.CANCELLED if cancelled else RelevanceRun.Status.SUCCEEDED
+        _finish(run, owner, status, outcomes, thumbnails, error="Cancelled." if cancelled else "")
+    run.refresh_from_db()
+    return run
+
+
+def relevance_run_cancel(*, run_id: int) -> RelevanceRun | None:
+    """A queued run is cancelled at once; a running one stops after the variant it is searching."""
+    relevance_runs_expire_lost()
+    now = timezone.now()
+    queued = RelevanceRun.objects.filter(pk=run_id, status=RelevanceRun.Status.QUEUED)
+    queued.update(status=RelevanceRun.Status.CANCELLED, finished_at=now, error="Cancelled before it started.")
+    RelevanceRun.objects.filter(pk=run_id, status=RelevanceRun.Status.RUNNING).update(cancel_requested=True)
+    return RelevanceRun.objects.filter(pk=run_id).first()
+
+
+def relevance_runs_expire_lost() -> list[int]:
+    """Fails running self-tests whose worker stopped renewing its lease (killed, or cut off)."""
+    seconds = settings.SEARCH_LEASE_SECONDS
+    lost = RelevanceRun.objects.filter(
+        status=RelevanceRun.Status.RUNNING, heartbeat_at__lt=lease_cutoff(seconds)
+    )
+    expired = []
+    for run in lost:
+        reason = lost_lease_reason(run.heartbeat_at, seconds)
+        still = RelevanceRun.objects.filter(
+            pk=run.pk, status=RelevanceRun.Status.RUNNING, heartbeat_at=run.heartbeat_at
+        )
+        if still.update(status=RelevanceRun.Status.FAILED, finished_at=timezone.now(), error=reason):
+            expired.append(run.pk)
+    return expired
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _claim(run_id: int, owner: str) -> bool:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return bool(
+                RelevanceRun.objects.filter(pk=run_id, status=RelevanceRun.Status.QUEUED).update(
+                    status=RelevanceRun.Status.RUNNING, started_at=now, heartbeat_at=now, lease_owner=owner
+                )
+            )
+    except IntegrityError:  # relevance_one_running: two requests raced and another run got the CPU
+        RelevanceRun.objects.filter(pk=run_id, status=RelevanceRun.Status.QUEUED).update(
+            status=RelevanceRun.Status.FAILED,
+            finished_at=now,
+            error="Another self-test was running; start this one again when it has finished.",
+        )
+        return False
+
+
+def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease: Lease, progress) -> bool:
+    """Searches every variant; True when cancelled on the way."""
+    scenes = scenes_load(settings.SEARCH_RELEVANCE_SCENES_DIR)
+    images, catalog_photos = _sample(run)
+    if not images:
+        raise NothingToTest("Nothing to test: no active product has a photo.")
+    model = query_embedder(serving_index())
+    searchable = set(
+        ImageEmbedding.objects.filter(
+            image_id__in=[image.pk for image in images],
+            fingerprint=model.fingerprint,
+            status=ImageEmbedding.Status.DONE,
+        ).values_list("image_id", flat=True)
+    )
+    total = len(images) * len(run.kinds)
+    RelevanceRun.objects.filter(pk=run.pk).update(
+        fingerprint=model.fingerprint,
+        model_name=model.name,
+        model_warning=model_warning(model),
+        scenes=scenes.label,
+        variant_set=_variant_set(run, images, scenes),
+        catalog_photos=catalog_photos,
+        image_ids=[image.pk for image in images],
+        not_searchable=sum(image.pk not in searchable for image in images),
+        total=total,
+    )
+    saved_at = time.monotonic()
+    for image in images:
+        picture = _picture(image)
+        if picture is None:
+            RelevanceRun.objects.filter(pk=run.pk).update(unreadable=run.unreadable + 1)
+            run.unreadable += 1
+            total -= len(run.kinds)
+            continue
+        for kind in run.kinds:
+            data = variant_make(picture, kind, variant_rng(run.seed, image.sha256, kind), scenes)
+            result = photo_search(PhotoSource(data=data), k=TOP_K, shopper=False)
+            if result.model.fingerprint != model.fingerprint:
+                raise ModelChanged("Another model started answering searches during the run: run it again.")
+            outcomes.append(outcome_of(image, kind, result.hits))
+            if outcomes[-1].rank != 1:
+                thumbnails[(image.pk, kind)] = variant_thumbnail(data)
+            if progress:
+                progress(len(outcomes), total)
+            if time.monotonic() - saved_at >= SAVE_EVERY_SECONDS or len(outcomes) == total:
+                saved_at = time.monotonic()
+                lease.check()
+                RelevanceRun.objects.filter(pk=run.pk).update(done=len(outcomes), total=total)
+                if RelevanceRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+                    return True
+    return False
+
+
+def _sample(run: RelevanceRun) -> tuple[list[ProductImage], int]:
+    """The run's photos (seeded: the same seed and catalog give the same photos) and the catalog size."""
+    ids = list(
+        ProductImage.objects.filter(product__is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    chosen = (
+        ids if len(ids) <= run.photos_requested else random.Random(run.seed).sample(ids, run.photos_requested)
+    )
+    images = ProductImage.objects.filter(pk__in=chosen).select_related("product").order_by("pk")
+    return list(images), len(ids)
+
+
+def _variant_set(run: RelevanceRun, images: list[ProductImage], scenes: Scenes) -> str:
+    """Equal for two runs exactly when they searched identical variants."""
+    key = [RECIPE_VERSION, run.seed, list(run.kinds), [[i.pk, i.sha256] for i in images], scenes.signature]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
+
+def _picture(image: ProductImage):
+    try:
+        with image.image.storage.open(image.image.name, "rb") as handle:
+            return load_image(handle.read(), max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
+    except (OSError, ValueError):
+        logger.warning("Relevance self-test: photo %s could not be read; left out", image.pk, exc_info=True)
+        return None
+
+
+def _finish(run, owner: str, status: str, outcomes: list[Outcome], thumbnails: dict, *, error: str) -> None:
+    """Records the outcome unless the run was taken over meanwhile (its lease ran out)."""
+    now = timezone.now()
+    fields = {"status": status, "error": error, "finished_at": now, "done": len(outcomes)}
+    fields["seconds"] = (now - run.started_at).total_seconds() if run.started_at else None
+    if status != RelevanceRun.Status.FAILED and outcomes:
+        fields |= run_figures(outcomes, thumbnails)
+    mine = RelevanceRun.objects.filter(pk=run.pk, status=RelevanceRun.Status.RUNNING, lease_owner=owner)
+    if mine.update(**fields) == 0:
+        logger.warning("Relevance run %s was taken over; its outcome (%s) is not recorded", run.pk, status)
+
+
+def _describe(exc: Exception) -> str:
+    message = str(exc) or exc.__class__.__name__
+    return (
+        message
+        if isinstance(exc, ModelChanged | NothingToTest | ScenesUnavailable)
+        else f"{exc.__class__.__name__}: {message}"
+    )
