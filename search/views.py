@@ -14,8 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from catalog import selectors as catalog_selectors
-from catalog.models import Category, Product
-from catalog.thumbnails import thumbnail_url
+from catalog.models import Category, Product, ProductImage
+from catalog.thumbnails import Thumbnail, thumbnail_dimensions, thumbnail_set, thumbnail_url
 from search import services
 from search.api.serializers import ObjectOutputSerializer
 from search.forms import PhotoSearchForm
@@ -27,7 +27,21 @@ PAGE_RESULTS = 24
 # Only a close hit is called a match (in green); a weak one is only the nearest item.
 MATCH_LABELS = {"close": "{percent}% match", "similar": "Looks similar ({percent}%)", "weak": "Nearest item"}
 SIMILAR_RESULTS = 8
-CARD_THUMB_SIZE = 320
+CARD_THUMB_SIZE = 320  # the JPEG for browsers without WebP; the others pick from card_srcset()
+# How wide a card is (the .grid columns in shop.css); "auto" (a lazy image's own width, where the
+# browser knows it) also fits the narrower cards of a "thing" row.
+CARD_SIZES = (
+    "auto, (min-width: 1120px) 260px, (min-width: 960px) calc(25vw - 20px), "
+    "(min-width: 640px) calc(33vw - 22px), calc(50vw - 24px)"
+)
+# The product page's main photo: a JPEG for browsers without WebP, WebP sizes for the rest.
+PHOTO_SIZE = 800
+PHOTO_SIZES = (320, 640, 1024)
+# How wide the main photo is (.product__gallery in shop.css): the page's width on a phone, the
+# gallery column (1.1 of 2.1 fractions of the 1120 px frame) beside the facts on a wider screen.
+PHOTO_SIZES_ATTR = "(min-width: 1120px) 560px, (min-width: 800px) 50vw, calc(100vw - 66px)"
+GALLERY_THUMB_SIZE = 160
+SUMMARY_CHARS = 160  # about what search engines show of a meta description
 # Query-string keys that describe a search; a shared page URL carries them.
 SHARE_KEYS = ("url", "crop", "category", "min_price", "max_price")
 # A found object this large is the whole photo, not a thing in it: no row, never the main thing.
@@ -43,10 +57,39 @@ class Card:
     thumbnail: str
     similarity: int  # percent, 0-100
     match: str  # "close", "similar" or "weak" (search.services.ranking.match_level)
+    sources: tuple[Thumbnail, ...] = ()  # WebP sizes of the same photo
 
     @property
     def match_label(self) -> str:
         return MATCH_LABELS[self.match].format(percent=self.similarity)
+
+    @property
+    def srcset(self) -> str:
+        return card_srcset(self.sources)
+
+
+def card_srcset(sources: tuple[Thumbnail, ...] | list[Thumbnail]) -> str:
+    """A card shows its photo whole inside a square (object-fit: contain), so the photo's longer side
+    is what must fill the square: each file is described by it. Same rule as cardSrcset() in
+    static/js/shop/results.js."""
+    return ", ".join(f"{source.url} {max(source.width, source.height)}w" for source in sources)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photo of the product page: the link to the original, the main frame's files and the
+    gallery's small thumbnail."""
+
+    original: str
+    large: str  # JPEG, for browsers without WebP
+    small: str
+    width: int  # of `large`: the frame reserves its space before the file arrives
+    height: int
+    sources: tuple[Thumbnail, ...]
+
+    @property
+    def srcset(self) -> str:
+        return ", ".join(f"{source.url} {source.width}w" for source in self.sources)
 
 
 @dataclass(frozen=True)
@@ -92,6 +135,7 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "results_scope": "",
         "thing_rows": [],
         "photo_objects": None,
+        "card_sizes": CARD_SIZES,
     }
     status = 200
     if wants_search:
@@ -124,14 +168,43 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
             [],
             without_server_paths(str(exc)) or "Similar products are unavailable right now.",
         )
+    photo_list = [_photo(photo) for photo in photos]
     context = {
         "product": product,
-        "photos": [(photo, thumbnail_url(photo, 800), thumbnail_url(photo, 160)) for photo in photos],
+        "summary": product_summary(product),
+        "page_url": request.build_absolute_uri(product.get_absolute_url()),
+        "share_image": request.build_absolute_uri(photo_list[0].large) if photo_list else "",
+        "photos": photo_list,
+        "photo_sizes": PHOTO_SIZES_ATTR,
         "similar": similar,
         "similar_error": similar_error,
+        "card_sizes": CARD_SIZES,
         "notices": index_notices(),
     }
     return render(request, "catalog/product_detail.html", context)
+
+
+def product_summary(product: Product, limit: int = SUMMARY_CHARS) -> str:
+    """One line for search engines and shared links (meta description, og:description): the
+    product's own description when it has one, else what it is and costs."""
+    text = " ".join(product.description.split())
+    if not text:
+        category = f" in {product.category.name}" if product.category else ""
+        text = f"{product.name}, {product.price} {product.currency}{category}. "
+        text += "See it and products that look like it."
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _photo(image: ProductImage) -> Photo:
+    width, height = thumbnail_dimensions(image, PHOTO_SIZE)
+    return Photo(
+        original=image.image.url,
+        large=thumbnail_url(image, PHOTO_SIZE),
+        small=thumbnail_url(image, GALLERY_THUMB_SIZE),
+        width=width,
+        height=height,
+        sources=tuple(thumbnail_set(image, PHOTO_SIZES)),
+    )
 
 
 def _search(form: PhotoSearchForm, categories: list[Category]) -> services.SearchResult:
@@ -170,6 +243,7 @@ def _cards(hits: list[services.Hit]) -> list[Card]:
             thumbnail=thumbnail_url(hit.image, CARD_THUMB_SIZE),
             similarity=round(hit.score * 100),  # the service clips scores to [0, 1]
             match=hit.match,
+            sources=tuple(thumbnail_set(hit.image)),
         )
         for hit in hits
     ]
