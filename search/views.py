@@ -1,4 +1,4 @@
-"""Shopper pages: "shop by photo" at / and the product page.
+"""Shopper pages: "shop by photo" at /, and the result cards the product page (search.product_page) shows too.
 
 The page works without JavaScript: the form posts here and results are rendered on the server, with
 a row for each other thing found in the photo. With JavaScript, static/js/shop/ (ES modules, entry
@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from catalog import selectors as catalog_selectors
-from catalog.models import Category, Product, ProductImage
-from catalog.thumbnails import Thumbnail, thumbnail_dimensions, thumbnail_set, thumbnail_url
+from catalog.models import Category, Product
+from catalog.thumbnails import Thumbnail, thumbnail_set, thumbnail_url
 from search import services
 from search.api.serializers import ObjectOutputSerializer
 from search.forms import PhotoSearchForm
@@ -26,7 +26,6 @@ from search.uploads import QueryImageError
 PAGE_RESULTS = 24
 # Only a close hit is called a match (in green); a weak one is only the nearest item.
 MATCH_LABELS = {"close": "{percent}% match", "similar": "Looks similar ({percent}%)", "weak": "Nearest item"}
-SIMILAR_RESULTS = 8
 CARD_THUMB_SIZE = 320  # the JPEG for browsers without WebP; the others pick from card_srcset()
 # How wide a card is (the .grid columns in shop.css); "auto" (a lazy image's own width, where the
 # browser knows it) also fits the narrower cards of a "thing" row.
@@ -34,14 +33,6 @@ CARD_SIZES = (
     "auto, (min-width: 1120px) 260px, (min-width: 960px) calc(25vw - 20px), "
     "(min-width: 640px) calc(33vw - 22px), calc(50vw - 24px)"
 )
-# The product page's main photo: a JPEG for browsers without WebP, WebP sizes for the rest.
-PHOTO_SIZE = 800
-PHOTO_SIZES = (320, 640, 1024)
-# How wide the main photo is (.product__gallery in shop.css): the page's width on a phone, the
-# gallery column (1.1 of 2.1 fractions of the 1120 px frame) beside the facts on a wider screen.
-PHOTO_SIZES_ATTR = "(min-width: 1120px) 560px, (min-width: 800px) 50vw, calc(100vw - 66px)"
-GALLERY_THUMB_SIZE = 160
-SUMMARY_CHARS = 160  # about what search engines show of a meta description
 # Query-string keys that describe a search; a shared page URL carries them.
 SHARE_KEYS = ("url", "crop", "category", "min_price", "max_price")
 # A found object this large is the whole photo, not a thing in it: no row, never the main thing.
@@ -73,23 +64,6 @@ def card_srcset(sources: tuple[Thumbnail, ...] | list[Thumbnail]) -> str:
     is what must fill the square: each file is described by it. Same rule as cardSrcset() in
     static/js/shop/results.js."""
     return ", ".join(f"{source.url} {max(source.width, source.height)}w" for source in sources)
-
-
-@dataclass(frozen=True)
-class Photo:
-    """One photo of the product page: the link to the original, the main frame's files and the
-    gallery's small thumbnail."""
-
-    original: str
-    large: str  # JPEG, for browsers without WebP
-    small: str
-    width: int  # of `large`: the frame reserves its space before the file arrives
-    height: int
-    sources: tuple[Thumbnail, ...]
-
-    @property
-    def srcset(self) -> str:
-        return ", ".join(f"{source.url} {source.width}w" for source in self.sources)
 
 
 @dataclass(frozen=True)
@@ -142,7 +116,7 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         try:
             result = _search(form, categories)
             things = [found for found in result.objects if not covers_photo(found.box)]
-            context["cards"] = _cards(result.hits)
+            context["cards"] = hit_cards(result.hits)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
             context["results_scope"] = _results_scope(form, things)
@@ -153,58 +127,6 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         except SearchFailed as exc:
             context["error"], status = exc.message, exc.status
     return render(request, "search/shop.html", context, status=status)
-
-
-def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    product = catalog_selectors.product_get(pk=pk)
-    if product is None or not product.is_active:
-        raise Http404("No such product.")
-    photos = list(product.images.all())
-    similar_error = ""
-    try:
-        similar = _cards(services.similar_products(product, k=SIMILAR_RESULTS).hits)
-    except services.SearchUnavailable as exc:
-        similar, similar_error = (
-            [],
-            without_server_paths(str(exc)) or "Similar products are unavailable right now.",
-        )
-    photo_list = [_photo(photo) for photo in photos]
-    context = {
-        "product": product,
-        "summary": product_summary(product),
-        "page_url": request.build_absolute_uri(product.get_absolute_url()),
-        "share_image": request.build_absolute_uri(photo_list[0].large) if photo_list else "",
-        "photos": photo_list,
-        "photo_sizes": PHOTO_SIZES_ATTR,
-        "similar": similar,
-        "similar_error": similar_error,
-        "card_sizes": CARD_SIZES,
-        "notices": index_notices(),
-    }
-    return render(request, "catalog/product_detail.html", context)
-
-
-def product_summary(product: Product, limit: int = SUMMARY_CHARS) -> str:
-    """One line for search engines and shared links (meta description, og:description): the
-    product's own description when it has one, else what it is and costs."""
-    text = " ".join(product.description.split())
-    if not text:
-        category = f" in {product.category.name}" if product.category else ""
-        text = f"{product.name}, {product.price} {product.currency}{category}. "
-        text += "See it and products that look like it."
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _photo(image: ProductImage) -> Photo:
-    width, height = thumbnail_dimensions(image, PHOTO_SIZE)
-    return Photo(
-        original=image.image.url,
-        large=thumbnail_url(image, PHOTO_SIZE),
-        small=thumbnail_url(image, GALLERY_THUMB_SIZE),
-        width=width,
-        height=height,
-        sources=tuple(thumbnail_set(image, PHOTO_SIZES)),
-    )
 
 
 def _search(form: PhotoSearchForm, categories: list[Category]) -> services.SearchResult:
@@ -236,7 +158,7 @@ def _form_error_text(form: PhotoSearchForm) -> str:
     return " ".join(messages)
 
 
-def _cards(hits: list[services.Hit]) -> list[Card]:
+def hit_cards(hits: list[services.Hit]) -> list[Card]:
     return [
         Card(
             product=hit.product,
@@ -255,7 +177,7 @@ def _thing_rows(request: HttpRequest, form: PhotoSearchForm, things: list[Object
         ThingRow(
             number=number,
             place=place_in_photo(thing.box),
-            cards=_cards(thing.hits),
+            cards=hit_cards(thing.hits),
             search_url=_share_url(request, form, crop=thing.box),
         )
         for number, thing in enumerate(things, start=1)
