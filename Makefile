@@ -66,7 +66,12 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv
+## Lighthouse (npm, pinned in bench/lighthouse/package-lock.json) is for bench/bench_lighthouse.py only.
+bench/lighthouse/node_modules: bench/lighthouse/package-lock.json
+	cd bench/lighthouse && npm ci --no-audit --no-fund
+	touch $@
+
+bench: venv bench/lighthouse/node_modules
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:

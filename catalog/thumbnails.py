@@ -1,8 +1,12 @@
-"""Thumbnails for pages, API and admin: made once per (photo content, size), on first request.
+"""Thumbnails for pages, API and admin: made once per (photo content, size, format), on first request.
 
-Files live at MEDIA_ROOT/thumbs/<size>/<sha256>.jpg: the name depends only on the content, so a
-photo shared by two products has one thumbnail and a changed photo gets a new one. Writers use a
+Files live at MEDIA_ROOT/thumbs/<size>/<sha256>.jpg (or .webp): the name depends only on the content,
+so a photo shared by two products has one thumbnail and a changed photo gets a new one. Writers use a
 temporary file and os.replace, so concurrent requests never serve a half-written file.
+
+Pages offer each photo at several sizes in WebP (`thumbnail_set`, for `srcset`), with a JPEG for the
+browsers that have no WebP; the sizes come from the stored photo's width and height, so a page can
+say how large each file is without opening it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -24,32 +30,73 @@ Picture = ProductImage | FlaggedImage
 logger = logging.getLogger(__name__)
 
 MIN_SIZE, MAX_SIZE = 16, 1024
-JPEG_QUALITY = 85
+Format = Literal["jpeg", "webp"]
+# (file extension, Pillow format, save options). WebP at quality 80 is about a third of the JPEG's
+# bytes at the same look; method 4 is Pillow's default speed/size trade-off.
+_FORMATS: dict[str, tuple[str, str, dict]] = {
+    "jpeg": ("jpg", "JPEG", {"quality": 85, "optimize": True}),
+    "webp": ("webp", "WEBP", {"quality": 80, "method": 4}),
+}
+# The sizes pages offer in a srcset: a phone's 2-column grid at 1x to a desktop card at 2x.
+RESPONSIVE_SIZES = (160, 320, 640)
 
 
-def thumbnail_name(image: Picture, size: int) -> str:
-    return f"thumbs/{size}/{image.sha256}.jpg"
+@dataclass(frozen=True)
+class Thumbnail:
+    url: str
+    width: int
+    height: int
 
 
-def thumbnail_url(image: Picture, size: int = 320) -> str:
-    """URL of a JPEG at most ``size`` pixels on its longer side, made on first use.
+def thumbnail_name(image: Picture, size: int, fmt: Format = "jpeg") -> str:
+    return f"thumbs/{size}/{image.sha256}.{_FORMATS[fmt][0]}"
+
+
+def thumbnail_url(image: Picture, size: int = 320, fmt: Format = "jpeg") -> str:
+    """URL of a JPEG (or WebP) at most ``size`` pixels on its longer side, made on first use.
 
     Falls back to the original photo's URL (and logs) when the stored photo cannot be read.
     """
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"Thumbnail size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {size}.")
-    name = thumbnail_name(image, size)
+    if fmt not in _FORMATS:
+        raise ValueError(f"Thumbnail format must be one of {', '.join(_FORMATS)}, not {fmt!r}.")
+    name = thumbnail_name(image, size, fmt)
     target = Path(settings.MEDIA_ROOT) / name
     if not target.exists():
         try:
-            _generate(image, size, target)
+            _generate(image, size, target, fmt)
         except (OSError, ValueError, Image.DecompressionBombError):
-            logger.exception("Could not make a %spx thumbnail of image %s", size, image.pk)
+            logger.exception("Could not make a %spx %s thumbnail of image %s", size, fmt, image.pk)
             return image.image.url
     return default_storage.url(name)
 
 
-def _generate(image: Picture, size: int, target: Path) -> None:
+def thumbnail_dimensions(image: ProductImage, size: int) -> tuple[int, int]:
+    """(width, height) of the ``size`` thumbnail, from the stored photo's upright size: thumbnails
+    keep the aspect ratio and are never larger than the photo. (0, 0) when the size is unknown."""
+    width, height = image.width, image.height
+    if not width or not height:
+        return 0, 0
+    scale = min(1.0, size / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def thumbnail_set(
+    image: ProductImage, sizes: tuple[int, ...] = RESPONSIVE_SIZES, fmt: Format = "webp"
+) -> list[Thumbnail]:
+    """The photo at each of ``sizes``, smallest first, for a srcset. A size the photo cannot fill is
+    left out once a thumbnail already shows the whole photo (no two files of the same pixels)."""
+    found: list[Thumbnail] = []
+    for size in sorted(sizes):
+        width, height = thumbnail_dimensions(image, size)
+        if found and width and (width, height) == (found[-1].width, found[-1].height):
+            break
+        found.append(Thumbnail(thumbnail_url(image, size, fmt), width, height))
+    return found
+
+
+def _generate(image: Picture, size: int, target: Path, fmt: Format = "jpeg") -> None:
     # A handle of our own: FieldFile.open() shares one file object per model instance, which
     # concurrent requests for the same thumbnail would close under each other.
     field = image.image
@@ -62,7 +109,8 @@ def _generate(image: Picture, size: int, target: Path) -> None:
     descriptor, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
         with os.fdopen(descriptor, "wb") as out:
-            rgb.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+            _extension, pillow_format, options = _FORMATS[fmt]
+            rgb.save(out, pillow_format, **options)
         os.chmod(temp, 0o644)  # mkstemp makes it private; the web server must be able to read it
         os.replace(temp, target)
     except BaseException:

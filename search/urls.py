@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from search import views
+from search import product_page, views
 
 urlpatterns = [
-    path("products/<int:pk>/", views.product_detail, name="product-detail"),
+    path("products/<int:pk>/", product_page.product_detail, name="product-detail"),
     path("", views.shop_by_photo, name="shop-by-photo"),
 ]

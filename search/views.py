@@ -1,4 +1,4 @@
-"""Shopper pages: "shop by photo" at / and the product page.
+"""Shopper pages: "shop by photo" at /, and the result cards the product page (search.product_page) shows too.
 
 The page works without JavaScript: the form posts here and results are rendered on the server, with
 a row for each other thing found in the photo. With JavaScript, static/js/shop/ (ES modules, entry
@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Category, Product
-from catalog.thumbnails import thumbnail_url
+from catalog.thumbnails import Thumbnail, thumbnail_set, thumbnail_url
 from search import services
 from search.api.serializers import ObjectOutputSerializer
 from search.forms import PhotoSearchForm
@@ -26,8 +26,13 @@ from search.uploads import QueryImageError
 PAGE_RESULTS = 24
 # Only a close hit is called a match (in green); a weak one is only the nearest item.
 MATCH_LABELS = {"close": "{percent}% match", "similar": "Looks similar ({percent}%)", "weak": "Nearest item"}
-SIMILAR_RESULTS = 8
-CARD_THUMB_SIZE = 320
+CARD_THUMB_SIZE = 320  # the JPEG for browsers without WebP; the others pick from card_srcset()
+# How wide a card is (the .grid columns in shop.css); "auto" (a lazy image's own width, where the
+# browser knows it) also fits the narrower cards of a "thing" row.
+CARD_SIZES = (
+    "auto, (min-width: 1120px) 260px, (min-width: 960px) calc(25vw - 20px), "
+    "(min-width: 640px) calc(33vw - 22px), calc(50vw - 24px)"
+)
 # Query-string keys that describe a search; a shared page URL carries them.
 SHARE_KEYS = ("url", "crop", "category", "min_price", "max_price")
 # A found object this large is the whole photo, not a thing in it: no row, never the main thing.
@@ -43,10 +48,22 @@ class Card:
     thumbnail: str
     similarity: int  # percent, 0-100
     match: str  # "close", "similar" or "weak" (search.services.ranking.match_level)
+    sources: tuple[Thumbnail, ...] = ()  # WebP sizes of the same photo
 
     @property
     def match_label(self) -> str:
         return MATCH_LABELS[self.match].format(percent=self.similarity)
+
+    @property
+    def srcset(self) -> str:
+        return card_srcset(self.sources)
+
+
+def card_srcset(sources: tuple[Thumbnail, ...] | list[Thumbnail]) -> str:
+    """A card shows its photo whole inside a square (object-fit: contain), so the photo's longer side
+    is what must fill the square: each file is described by it. Same rule as cardSrcset() in
+    static/js/shop/results.js."""
+    return ", ".join(f"{source.url} {max(source.width, source.height)}w" for source in sources)
 
 
 @dataclass(frozen=True)
@@ -92,13 +109,14 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "results_scope": "",
         "thing_rows": [],
         "photo_objects": None,
+        "card_sizes": CARD_SIZES,
     }
     status = 200
     if wants_search:
         try:
             result = _search(form, categories)
             things = [found for found in result.objects if not covers_photo(found.box)]
-            context["cards"] = _cards(result.hits)
+            context["cards"] = hit_cards(result.hits)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
             context["results_scope"] = _results_scope(form, things)
@@ -109,29 +127,6 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         except SearchFailed as exc:
             context["error"], status = exc.message, exc.status
     return render(request, "search/shop.html", context, status=status)
-
-
-def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    product = catalog_selectors.product_get(pk=pk)
-    if product is None or not product.is_active:
-        raise Http404("No such product.")
-    photos = list(product.images.all())
-    similar_error = ""
-    try:
-        similar = _cards(services.similar_products(product, k=SIMILAR_RESULTS).hits)
-    except services.SearchUnavailable as exc:
-        similar, similar_error = (
-            [],
-            without_server_paths(str(exc)) or "Similar products are unavailable right now.",
-        )
-    context = {
-        "product": product,
-        "photos": [(photo, thumbnail_url(photo, 800), thumbnail_url(photo, 160)) for photo in photos],
-        "similar": similar,
-        "similar_error": similar_error,
-        "notices": index_notices(),
-    }
-    return render(request, "catalog/product_detail.html", context)
 
 
 def _search(form: PhotoSearchForm, categories: list[Category]) -> services.SearchResult:
@@ -163,13 +158,14 @@ def _form_error_text(form: PhotoSearchForm) -> str:
     return " ".join(messages)
 
 
-def _cards(hits: list[services.Hit]) -> list[Card]:
+def hit_cards(hits: list[services.Hit]) -> list[Card]:
     return [
         Card(
             product=hit.product,
             thumbnail=thumbnail_url(hit.image, CARD_THUMB_SIZE),
             similarity=round(hit.score * 100),  # the service clips scores to [0, 1]
             match=hit.match,
+            sources=tuple(thumbnail_set(hit.image)),
         )
         for hit in hits
     ]
@@ -181,7 +177,7 @@ def _thing_rows(request: HttpRequest, form: PhotoSearchForm, things: list[Object
         ThingRow(
             number=number,
             place=place_in_photo(thing.box),
-            cards=_cards(thing.hits),
+            cards=hit_cards(thing.hits),
             search_url=_share_url(request, form, crop=thing.box),
         )
         for number, thing in enumerate(things, start=1)

@@ -81,7 +81,9 @@ class ProductImageForm(forms.ModelForm):
         return data
 
 
-class ProductImageInline(admin.TabularInline):
+class ProductImageInline(admin.StackedInline):
+    # Stacked, not tabular: each field has its own <label> (a tabular row's inputs have none, which
+    # screen readers and axe-core's "label" rule catch).
     model = ProductImage
     form = ProductImageForm
     extra = 1

@@ -95,6 +95,16 @@ def _thumbnail(request: Any, image: ProductImage | None) -> str | None:
     return _absolute(request, thumbnail_url(image, THUMBNAIL_SIZE)) if image is not None else None
 
 
+class ThumbnailOutputSerializer(serializers.Serializer):
+    url = serializers.SerializerMethodField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, thumbnail: Any) -> str:
+        return _absolute(self.context.get("request"), thumbnail.url)
+
+
 class ProductImageOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
@@ -119,6 +129,10 @@ class ProductOutputSerializer(serializers.Serializer):
     category = CategoryRefOutputSerializer(allow_null=True)
     url = serializers.SerializerMethodField(help_text="The product page.")
     thumbnail_url = serializers.SerializerMethodField(help_text="Thumbnail of the main photo.")
+    thumbnails = serializers.SerializerMethodField(
+        help_text="The main photo in WebP at several sizes, smallest first (for an <img srcset>); "
+        "empty without a photo."
+    )
 
     def get_url(self, product: Product) -> str:
         return _absolute(self.context.get("request"), product.get_absolute_url())
@@ -126,6 +140,14 @@ class ProductOutputSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_thumbnail_url(self, product: Product) -> str | None:
         return _thumbnail(self.context.get("request"), product.primary_image)
+
+    @extend_schema_field(ThumbnailOutputSerializer(many=True))
+    def get_thumbnails(self, product: Product) -> list[dict]:
+        from catalog.thumbnails import thumbnail_set
+
+        image = product.primary_image
+        found = thumbnail_set(image) if image is not None else []
+        return ThumbnailOutputSerializer(found, many=True, context=self.context).data
 
 
 class ProductDetailOutputSerializer(ProductOutputSerializer):

@@ -14,7 +14,17 @@
     }
     thumb.addEventListener("click", function (event) {
       event.preventDefault();
-      main.querySelector("img").src = thumb.href;
+      var img = main.querySelector("img");
+      var source = main.querySelector("source");
+      img.src = thumb.href;
+      // The frame keeps the new photo's shape (width and height), and WebP browsers use its sizes.
+      if (thumb.getAttribute("data-width") !== "0") {
+        img.width = Number(thumb.getAttribute("data-width"));
+        img.height = Number(thumb.getAttribute("data-height"));
+      }
+      if (source) {
+        source.srcset = thumb.getAttribute("data-srcset");
+      }
       main.href = thumb.getAttribute("data-original");
       thumbs.forEach(function (other) { other.removeAttribute("aria-current"); });
       thumb.setAttribute("aria-current", "true");

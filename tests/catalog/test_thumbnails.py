@@ -74,3 +74,20 @@ def test_concurrent_first_requests_all_get_a_whole_thumbnail(product, photo_byte
     with Image.open(folder / f"{image.sha256}.jpg") as thumb:
         thumb.load()  # a half-written file would fail to decode
         assert thumb.size == (200, 200)
+
+
+@pytest.mark.django_db
+def test_thumbnail_set_offers_webp_sizes_no_larger_than_the_photo(product, image_bytes, settings):
+    from catalog.thumbnails import thumbnail_set
+
+    wide = product_image_create(product=product, file=ContentFile(image_bytes((500, 250)))).image
+    small = product_image_create(product=product, file=ContentFile(image_bytes((100, 90), (0, 90, 0)))).image
+
+    found = thumbnail_set(wide, (160, 320, 640))
+    assert [(t.width, t.height) for t in found] == [(160, 80), (320, 160), (500, 250)]
+    for thumb in found:
+        assert thumb.url.endswith(f"/{wide.sha256}.webp")
+        with Image.open(Path(settings.MEDIA_ROOT) / thumb.url.removeprefix("/media/")) as picture:
+            assert picture.format == "WEBP" and picture.size == (thumb.width, thumb.height)
+    # A photo smaller than every size: one file, the photo's own size, not three copies of it.
+    assert [(t.width, t.height) for t in thumbnail_set(small, (160, 320, 640))] == [(100, 90)]

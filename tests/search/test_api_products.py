@@ -52,7 +52,17 @@ def test_product_list_is_paginated_and_public(api, shop, settings):
     second = api.get(first["next"]).json()
     assert len(second["results"]) == 2 and second["next"] is None
     item = first["results"][0]
-    assert set(item) == {"id", "sku", "name", "price", "currency", "category", "url", "thumbnail_url"}
+    assert set(item) == {
+        "id",
+        "sku",
+        "name",
+        "price",
+        "currency",
+        "category",
+        "url",
+        "thumbnail_url",
+        "thumbnails",
+    }
     assert api.get(f"{PRODUCTS}?page=9").json()["code"] == "not_found"
     assert len(api.get(f"{PRODUCTS}?page_size=5").json()["results"]) == 5
 

@@ -13,6 +13,12 @@ const MATCH_LABELS = {
   weak: () => "Nearest item",
 };
 
+/** The API's WebP thumbnails as a srcset. A card shows its photo whole inside a square, so each file
+    is described by its longer side: the same rule as card_srcset() in search/views.py. */
+function cardSrcset(thumbnails) {
+  return thumbnails.map((t) => t.url + " " + Math.max(t.width, t.height) + "w").join(", ");
+}
+
 function clampScore(score) {
   return Math.min(1, Math.max(0, Number(score) || 0));
 }
@@ -37,6 +43,13 @@ export function createResults() {
     const node = template.content.firstElementChild.cloneNode(true);
     node.querySelector(".card__link").href = product.url;
     node.querySelector("img").src = product.thumbnail_url || "";
+    const source = node.querySelector("source");
+    const srcset = cardSrcset(product.thumbnails || []);
+    if (srcset) {
+      source.srcset = srcset;
+    } else {
+      source.remove(); // an empty srcset would show nothing: the JPEG alone
+    }
     node.querySelector(".card__name").textContent = product.name;
     node.querySelector(".card__price").textContent = product.price + " " + product.currency;
     node.querySelector(".card__category").textContent = product.category ? product.category.name : "Uncategorised";
