@@ -45,8 +45,9 @@ export function createResults() {
     form.elements.rank.value = String(rank);
     form.elements.score.value = String(clampScore(result.score));
     form.dataset.productName = result.product.name;
-    form.querySelectorAll(".visually-hidden").forEach((span) => {
-      span.textContent = ": " + result.product.name;
+    // The product's name completes each button's accessible name; the visible words begin it.
+    form.querySelectorAll(".feedback__button").forEach((button) => {
+      button.setAttribute("aria-label", button.textContent.trim() + ": " + result.product.name);
     });
   }
 
