@@ -10,7 +10,7 @@ class SearchConfig(AppConfig):
         # catalog never calls search.
         from catalog import hooks
 
-        from . import receivers
+        from . import receivers, signals  # noqa: F401  (signals: file clean-up after delete)
 
         hooks.photo_stored.connect(receivers.photo_stored, dispatch_uid="search.embed_stored_photo")
         hooks.photo_screening.connect(receivers.photo_screening, dispatch_uid="search.flagged_screen")

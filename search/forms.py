@@ -1,4 +1,5 @@
-"""The shopper's search form: what the no-JavaScript page posts, and what a shared page URL carries."""
+"""The shopper's forms: the search (what the no-JavaScript page posts, and what a shared page URL
+carries) and the feedback on one hit."""
 
 from collections.abc import Iterable
 from decimal import Decimal
@@ -7,6 +8,8 @@ from django import forms
 
 from catalog.models import Category
 from catalog.selectors import category_label
+from search.models import SearchFeedback
+from search.services.feedback import MAX_RANK
 from search.uploads import Crop, parse_crop
 
 
@@ -49,3 +52,15 @@ class PhotoSearchForm(forms.Form):
             self.add_error(None, "Choose a photo or enter an image URL to search with.")
         elif image and url:
             self.add_error(None, "Give either a photo or an image URL, not both.")
+
+
+class FeedbackForm(forms.Form):
+    """What a result card's "This one" / "Not what I'm looking for" buttons post without JavaScript
+    (the same fields as POST /api/v1/search/feedback/)."""
+
+    query_id = forms.CharField(max_length=1000)
+    product = forms.IntegerField(min_value=1)
+    verdict = forms.ChoiceField(choices=SearchFeedback.Verdict.choices)
+    rank = forms.IntegerField(min_value=1, max_value=MAX_RANK)
+    score = forms.FloatField(min_value=0, max_value=1)
+    back = forms.CharField(required=False, max_length=2000)  # the search's own link, when it has one

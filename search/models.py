@@ -1,5 +1,6 @@
 """Search state kept in the database: one embedding per (image, model fingerprint) and the index builds."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -144,3 +145,59 @@ class RelevanceRun(models.Model):
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
+
+
+class SearchFeedback(models.Model):
+    """A shopper's verdict on one hit of one search: "this one" or "not what I'm looking for".
+
+    The search is identified by its query (the photo's sha256, the crop searched and the model), not by
+    the shopper: no account, no IP, no cookie is kept. The photo itself is kept only while query-photo
+    retention allows it (SEARCH_KEEP_QUERY_PHOTOS_DAYS). Staff review each row; confirmed "this one"
+    rows with a photo are labelled examples (search.selectors.confirmed_feedback_pairs).
+    """
+
+    class Verdict(models.TextChoices):
+        THIS_ONE = "this_one", "This one"
+        NOT_THIS = "not_this", "Not what I'm looking for"
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "To review"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    product = models.ForeignKey("catalog.Product", related_name="search_feedback", on_delete=models.CASCADE)
+    # What was searched: one key per (photo, crop, model), so a repeated click updates its row.
+    query_key = models.CharField(max_length=64)
+    photo_sha256 = models.CharField(max_length=64, db_index=True)
+    crop = models.JSONField(null=True, blank=True)  # [x, y, w, h] fractions; null: the whole photo
+    fingerprint = models.CharField(max_length=128)
+    rank = models.PositiveSmallIntegerField()  # 1 = the first hit, as the shopper saw it
+    score = models.FloatField()
+    photo = models.FileField(max_length=255, blank=True)  # a storage name under feedback/, or empty
+    review = models.CharField(max_length=16, choices=Review.choices, default=Review.PENDING, db_index=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "shopper feedback"
+        verbose_name_plural = "shopper feedback"
+        constraints = [
+            models.UniqueConstraint(fields=["query_key", "product"], name="feedback_one_per_query_product"),
+            models.CheckConstraint(
+                condition=Q(verdict__in=["this_one", "not_this"]), name="feedback_verdict"
+            ),
+            models.CheckConstraint(
+                condition=Q(review__in=["pending", "confirmed", "rejected"]), name="feedback_review"
+            ),
+            models.CheckConstraint(condition=Q(rank__gte=1), name="feedback_rank_from_one"),
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=1), name="feedback_score_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"feedback #{self.pk} {self.verdict} product={self.product_id}"

@@ -49,6 +49,8 @@ class Card:
     similarity: int  # percent, 0-100
     match: str  # "close", "similar" or "weak" (search.services.ranking.match_level)
     sources: tuple[Thumbnail, ...] = ()  # WebP sizes of the same photo
+    rank: int = 0  # its place in its list, 1 = first (shopper feedback sends it back)
+    score: float = 0.0  # the similarity as the service scored it, in [0, 1]
 
     @property
     def match_label(self) -> str:
@@ -74,6 +76,7 @@ class ThingRow:
     place: str  # where it lies in the photo, in words
     cards: list[Card]
     search_url: str  # searches only this thing; "" when the photo cannot travel in a link (an upload)
+    query_id: str  # the signed reference shopper feedback on these cards sends back (services.feedback)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "thing_rows": [],
         "photo_objects": None,
         "card_sizes": CARD_SIZES,
+        "query_id": "",
     }
     status = 200
     if wants_search:
@@ -117,12 +121,15 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
             result = _search(form, categories)
             things = [found for found in result.objects if not covers_photo(found.box)]
             context["cards"] = hit_cards(result.hits)
+            context["query_id"] = services.query_id_sign(result.query)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
             context["results_scope"] = _results_scope(form, things)
-            context["thing_rows"] = _thing_rows(request, form, things)
+            context["thing_rows"] = _thing_rows(request, form, things, result.query)
             if things and context["share_url"]:  # the script draws them over the photo of a shared search
-                serializer = ObjectOutputSerializer(result.objects, many=True, context={"request": request})
+                serializer = ObjectOutputSerializer(
+                    result.objects, many=True, context={"request": request, "query": result.query}
+                )
                 context["photo_objects"] = serializer.data
         except SearchFailed as exc:
             context["error"], status = exc.message, exc.status
@@ -166,12 +173,16 @@ def hit_cards(hits: list[services.Hit]) -> list[Card]:
             similarity=round(hit.score * 100),  # the service clips scores to [0, 1]
             match=hit.match,
             sources=tuple(thumbnail_set(hit.image)),
+            rank=rank,
+            score=hit.score,
         )
-        for hit in hits
+        for rank, hit in enumerate(hits, start=1)
     ]
 
 
-def _thing_rows(request: HttpRequest, form: PhotoSearchForm, things: list[ObjectMatch]) -> list[ThingRow]:
+def _thing_rows(
+    request: HttpRequest, form: PhotoSearchForm, things: list[ObjectMatch], query: services.SearchQuery
+) -> list[ThingRow]:
     """Rows for the things besides the main one (the first), which leads the combined results already."""
     return [
         ThingRow(
@@ -179,6 +190,7 @@ def _thing_rows(request: HttpRequest, form: PhotoSearchForm, things: list[Object
             place=place_in_photo(thing.box),
             cards=hit_cards(thing.hits),
             search_url=_share_url(request, form, crop=thing.box),
+            query_id=services.query_id_sign(query, crop=thing.box),
         )
         for number, thing in enumerate(things, start=1)
         if number > 1

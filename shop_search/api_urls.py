@@ -1,6 +1,6 @@
-"""/api/v1/: the JSON API (the catalog's products and categories, search's search, similar products
-and index status), its OpenAPI schema and offline interactive docs. Assembled here, in the project,
-because it spans both apps."""
+"""/api/v1/: the JSON API (the catalog's products and categories, search's search, feedback on its
+hits, similar products and index status), its OpenAPI schema and offline interactive docs.
+Assembled here, in the project, because it spans both apps."""
 
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
@@ -12,6 +12,7 @@ from search.api import exceptions, views
 app_name = "api"
 urlpatterns = [
     path("search/", views.SearchView.as_view(), name="search"),
+    path("search/feedback/", views.SearchFeedbackView.as_view(), name="search-feedback"),
     path("products/", products.ProductListView.as_view(), name="product-list"),
     path("products/<int:pk>/", products.ProductDetailView.as_view(), name="product-detail"),
     path("products/<int:pk>/similar/", views.SimilarProductsView.as_view(), name="product-similar"),

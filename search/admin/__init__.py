@@ -1,9 +1,16 @@
-"""Search admin: the index dashboard and build history (dashboard), and what search adds to the
-catalog's product admin (products: index status, similar products, photo search, re-embed), and the
-relevance self-test (relevance)."""
+"""Search admin: the index dashboard and build history (dashboard), what search adds to the catalog's
+product admin (products: index status, similar products, photo search, re-embed), the relevance
+self-test (relevance) and shoppers' feedback on search hits to review (feedback)."""
 
 from .dashboard import ImageEmbeddingAdmin, IndexBuildAdmin
+from .feedback import SearchFeedbackAdmin
 from .products import SearchProductAdmin
 from .relevance import RelevanceRunAdmin
 
-__all__ = ["ImageEmbeddingAdmin", "IndexBuildAdmin", "RelevanceRunAdmin", "SearchProductAdmin"]
+__all__ = [
+    "ImageEmbeddingAdmin",
+    "IndexBuildAdmin",
+    "RelevanceRunAdmin",
+    "SearchFeedbackAdmin",
+    "SearchProductAdmin",
+]

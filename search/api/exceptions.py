@@ -24,6 +24,7 @@ from rest_framework.views import exception_handler
 from search.embedder import SearchUnavailable
 from search.fetch import UrlFetchError
 from search.public_text import shown_to
+from search.services.feedback import FeedbackRefused
 from search.uploads import QueryImageError, http_status
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _django_validation(exc: DjangoValidationError) -> Response:
 
 def _domain_error(exc: Exception, user: Any = None) -> Response | None:
     """Errors of our own services, mapped to the API's status codes."""
-    if isinstance(exc, QueryImageError | UrlFetchError):
+    if isinstance(exc, QueryImageError | UrlFetchError | FeedbackRefused):
         return Response(error_body(exc.message, exc.code), status=exc.status_code)
     if isinstance(exc, SearchUnavailable):
         body = error_body(shown_to(user, str(exc)) or "Search is unavailable.", "search_unavailable")

@@ -16,6 +16,8 @@ from catalog.api.serializers import (
     ProductImageOutputSerializer,
     ProductOutputSerializer,
 )
+from search.models import SearchFeedback
+from search.services.feedback import MAX_RANK, query_id_sign
 from search.services.status import IndexState
 from search.uploads import parse_crop
 
@@ -126,17 +128,30 @@ class BoxOutputSerializer(serializers.Serializer):
     h = serializers.FloatField()
 
 
+QUERY_ID_HELP = (
+    "Opaque, signed reference to the search these results answer (valid for a day): send it back "
+    "with feedback on one of them (POST /api/v1/search/feedback/)."
+)
+
+
 class ObjectOutputSerializer(serializers.Serializer):
+    """A thing found in the photo; needs the search's SearchQuery as context["query"]."""
+
     box = serializers.SerializerMethodField()
     score = serializers.FloatField(help_text="0..1: how clearly one thing stands out there.")
     results = SearchHitOutputSerializer(many=True, source="hits")
+    query_id = serializers.SerializerMethodField(help_text=QUERY_ID_HELP + " These hits were for `box`.")
 
     @extend_schema_field(BoxOutputSerializer)
     def get_box(self, match) -> dict[str, float]:
         return dict(zip("xywh", match.box, strict=True))
 
+    def get_query_id(self, match) -> str:
+        return query_id_sign(self.context["query"], crop=match.box)
+
 
 class SearchResultOutputSerializer(serializers.Serializer):
+    query_id = serializers.CharField(help_text=QUERY_ID_HELP)
     results = SearchHitOutputSerializer(many=True)
     nothing_close = serializers.BooleanField(
         help_text="True when even the best hit is weak: the results are only the nearest items."
@@ -148,6 +163,30 @@ class SearchResultOutputSerializer(serializers.Serializer):
     model = ModelInfoOutputSerializer()
     timings = serializers.DictField(child=serializers.FloatField(), help_text="Milliseconds per stage.")
     warnings = serializers.ListField(child=serializers.CharField())
+
+
+class FeedbackInputSerializer(serializers.Serializer):
+    """A shopper's verdict on one hit of a search."""
+
+    query_id = serializers.CharField(
+        max_length=1000, help_text="The `query_id` of the results (or of the thing's results) the hit was in."
+    )
+    product = serializers.IntegerField(min_value=1, help_text="The hit's product id.")
+    verdict = serializers.ChoiceField(
+        choices=SearchFeedback.Verdict.choices,
+        help_text='"this_one": what the shopper was looking for; "not_this": not what they were looking for.',
+    )
+    rank = serializers.IntegerField(min_value=1, max_value=MAX_RANK, help_text="The hit's place, 1 = first.")
+    score = serializers.FloatField(min_value=0, max_value=1, help_text="The hit's score, as answered.")
+
+
+class FeedbackOutputSerializer(serializers.Serializer):
+    verdict = serializers.CharField(source="feedback.verdict")
+    product = serializers.IntegerField(source="feedback.product_id")
+    created = serializers.BooleanField(help_text="False: an earlier verdict on this hit was changed.")
+    photo_kept = serializers.BooleanField(
+        help_text="Whether the query photo is kept with the feedback (only while photo retention is on)."
+    )
 
 
 class SimilarOutputSerializer(serializers.Serializer):

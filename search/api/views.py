@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,9 +21,17 @@ from catalog.api.openapi import errors
 from catalog.api.parsers import SafeJSONParser
 from catalog.api.products import active_product, validated, without_blanks
 from search.api import serializers as s
-from search.api.throttling import SearchAnonThrottle
+from search.api.throttling import SearchAnonThrottle, SearchFeedbackThrottle
 from search.public_text import shown_to, without_server_paths
-from search.services import PhotoSource, SearchFilters, index_status, photo_search, similar_products
+from search.services import (
+    PhotoSource,
+    SearchFilters,
+    feedback_record,
+    index_status,
+    photo_search,
+    query_id_sign,
+    similar_products,
+)
 from search.services.state import model_warning
 from search.uploads import check_content_length
 
@@ -82,6 +90,7 @@ class SearchView(APIView):
             object_k=attrs.get("object_k"),
         )
         body = {
+            "query_id": query_id_sign(result.query),
             "results": result.hits,
             "nothing_close": result.nothing_close,
             "objects": result.objects,
@@ -89,7 +98,8 @@ class SearchView(APIView):
             "timings": {name: round(ms, 2) for name, ms in result.timings.items()},
             "warnings": model_warnings(result.model),
         }
-        return Response(s.SearchResultOutputSerializer(body, context={"request": request}).data)
+        context = {"request": request, "query": result.query}
+        return Response(s.SearchResultOutputSerializer(body, context=context).data)
 
     def _input(self, request: Request) -> dict[str, Any]:
         body = request.data
@@ -99,6 +109,46 @@ class SearchView(APIView):
         multipart = request.content_type.startswith("multipart/")
         serializer = s.SearchUploadInputSerializer if multipart else s.SearchJsonInputSerializer
         return validated(serializer, without_blanks({**request.query_params.dict(), **body}))
+
+
+class SearchFeedbackView(APIView):
+    """POST /api/v1/search/feedback/: a shopper's "this one" / "not what I'm looking for" on one hit."""
+
+    permission_classes = [AllowAny]  # no account needed; the query id and the throttle keep it honest
+    throttle_classes = [SearchFeedbackThrottle]
+    parser_classes = [SafeJSONParser, FormParser]
+
+    @extend_schema(
+        operation_id="search_feedback",
+        summary="Say whether a hit is what the shopper was looking for",
+        description=(
+            "`query_id` is the one the search answered with: the answer's own for its `results`, an "
+            "object's for that object's `results`. It is signed and valid for a day, so feedback can "
+            "only be given on searches made here. Feedback on the same hit of the same query again "
+            "changes the verdict (200) instead of adding one (201). The query photo is kept with it "
+            "only while query-photo retention is on (SEARCH_KEEP_QUERY_PHOTOS_DAYS)."
+        ),
+        request={
+            "application/json": s.FeedbackInputSerializer,
+            "application/x-www-form-urlencoded": s.FeedbackInputSerializer,
+        },
+        responses={201: s.FeedbackOutputSerializer, 200: s.FeedbackOutputSerializer, **errors(400, 415, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        body = body.dict() if hasattr(body, "getlist") else body
+        if not isinstance(body, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        attrs = validated(s.FeedbackInputSerializer, body)
+        recorded = feedback_record(
+            query_id=attrs["query_id"],
+            product_id=attrs["product"],
+            verdict=attrs["verdict"],
+            rank=attrs["rank"],
+            score=attrs["score"],
+        )
+        status = 201 if recorded.created else 200
+        return Response(s.FeedbackOutputSerializer(recorded).data, status=status)
 
 
 class SimilarProductsView(APIView):

@@ -25,7 +25,8 @@ from .embeddings import (
     stale_images_embed_request,
     stored_photo_embed_request,
 )
-from .query import Hit, PhotoSource, SearchFilters, SearchResult, photo_search, similar_products
+from .feedback import FeedbackRecorded, FeedbackRefused, feedback_record, feedback_review, query_id_sign
+from .query import Hit, PhotoSource, SearchFilters, SearchQuery, SearchResult, photo_search, similar_products
 from .relevance import (
     RelevanceRunRefused,
     relevance_options_check,
@@ -52,9 +53,12 @@ __all__ = [
     "BuildsReaped",
     "EmbedSummary",
     "EmbeddingStorageError",
+    "FeedbackRecorded",
+    "FeedbackRefused",
     "Hit",
     "PhotoSource",
     "SearchFilters",
+    "SearchQuery",
     "SearchResult",
     "ImageFailure",
     "IndexStatus",
@@ -65,6 +69,8 @@ __all__ = [
     "SearchUnavailable",
     "catalog_embed_pending",
     "embedding_inline",
+    "feedback_record",
+    "feedback_review",
     "image_embed",
     "images_embed",
     "images_reembed_request",
@@ -86,5 +92,6 @@ __all__ = [
     "relevance_run_request",
     "relevance_runs_expire_lost",
     "photo_search",
+    "query_id_sign",
     "similar_products",
 ]

@@ -6,6 +6,7 @@ catalog for the query vectors: search.services.ranking.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from dataclasses import dataclass, field
@@ -55,11 +56,23 @@ class ObjectMatch:
 
 
 @dataclass(frozen=True)
+class SearchQuery:
+    """What one search by photo looked at: the photo (by the sha256 of its bytes), the crop searched and
+    the model. Shopper feedback refers to it through a signed query id (search.services.feedback)."""
+
+    photo_sha256: str
+    crop: Crop | None
+    fingerprint: str
+    kept_photo: str = ""  # its storage name when retention kept the photo (search.query_photos), else ""
+
+
+@dataclass(frozen=True)
 class SearchResult:
     hits: list[Hit]
     model: Any  # the Embedder that embedded the query: the one whose vectors were searched
     timings: dict[str, float]  # milliseconds: read, validate, (objects,) model, index, db, total
     objects: list[ObjectMatch] = field(default_factory=list)  # best first; empty with a crop or objects off
+    query: SearchQuery | None = None  # a search by photo's query (None for similar products)
 
     @property
     def nothing_close(self) -> bool:
@@ -101,8 +114,14 @@ def photo_search(
     with timed(timings, "validate"):
         picture = decode_query_image(data, crop=crop)
         detailed = _detailed(data, picture) if find else None
-    if shopper:
-        query_photo_keep(picture)  # only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it
+    photo_sha256 = hashlib.sha256(data).hexdigest()
+    # Only a shopper's photo, and only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it; the detailed
+    # decode when there is one, so that a kept photo still shows the things found in it sharply.
+    kept = (
+        query_photo_keep(picture if detailed is None else detailed, photo_sha256=photo_sha256)
+        if shopper
+        else ""
+    )
     if crop:
         # Imported here, not at the top: search.embedding imports torch (~3 s), which no process
         # should pay at start-up (migrate, shell, the web server before its first search).
@@ -124,7 +143,8 @@ def photo_search(
             picture, detailed, embedder, ranker, k=k, object_k=object_k, filters=limits
         )
     timings["total"] = (time.perf_counter() - started) * 1000
-    return SearchResult(hits=hits, model=embedder, timings=timings, objects=found)
+    query = SearchQuery(photo_sha256, crop, embedder.fingerprint, kept)
+    return SearchResult(hits=hits, model=embedder, timings=timings, objects=found, query=query)
 
 
 def _detailed(data: bytes, picture: Image.Image) -> Image.Image:

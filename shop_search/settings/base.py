@@ -326,6 +326,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 24,
     "DEFAULT_THROTTLE_RATES": {
         "search_anon": os.environ.get("SEARCH_ANON_RATE", "30/minute"),
+        # Shopper feedback ("this one" / "not what I'm looking for"), per client IP: the API and the page.
+        "search_feedback": os.environ.get("SEARCH_FEEDBACK_RATE", "20/minute"),
     },
     # One error shape for the whole API: {"detail", "code"} (+ "errors" for invalid fields).
     "EXCEPTION_HANDLER": "search.api.exceptions.api_exception_handler",

@@ -41,4 +41,7 @@ SEARCH_BATCH_SIZE = 8
 # the row it renews and would take the work for lost. Tests of leases set short ones on committed rows.
 SEARCH_LEASE_SECONDS = 3600
 CATALOG_IMPORT_LEASE_SECONDS = 3600
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"search_anon": "1000/minute"}}  # noqa: F405
+REST_FRAMEWORK = {  # noqa: F405
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"search_anon": "1000/minute", "search_feedback": "1000/minute"},
+}

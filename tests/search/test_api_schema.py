@@ -11,6 +11,7 @@ pytestmark = pytest.mark.django_db
 
 OPERATIONS = {
     ("/api/v1/search/", "post"),
+    ("/api/v1/search/feedback/", "post"),
     ("/api/v1/products/", "get"),
     ("/api/v1/products/", "post"),
     ("/api/v1/products/{id}/", "get"),
@@ -45,6 +46,13 @@ def test_schema_documents_requests_responses_and_errors():
     assert expected <= set(components)
     assert set(components["ModelInfoOutput"]["properties"]) == {
         "name", "fingerprint", "pretrained", "fallback", "untrained", "weights_source"
+    }  # fmt: skip
+    assert "query_id" in components["SearchResultOutput"]["required"]
+    assert "query_id" in components["ObjectOutput"]["properties"]
+    feedback = schema["paths"]["/api/v1/search/feedback/"]["post"]
+    assert {"200", "201", "400", "415", "429"} <= set(feedback["responses"])
+    assert set(components["FeedbackInputRequest"]["properties"]) == {
+        "query_id", "product", "verdict", "rank", "score"
     }  # fmt: skip
     create = schema["paths"]["/api/v1/products/"]["post"]
     assert "401" in create["responses"] and create["security"]

@@ -99,7 +99,7 @@ def test_api_answers_objects_and_objects_false_turns_finding_off(shop, photo_byt
     found = search()
     assert found["objects"], found
     first = found["objects"][0]
-    assert set(first) == {"box", "score", "results"} and set(first["box"]) == {"x", "y", "w", "h"}
+    assert set(first) == {"box", "score", "results", "query_id"} and set(first["box"]) == {"x", "y", "w", "h"}
     assert any(
         iou(tuple(o["box"][key] for key in "xywh"), truth["hammer1.webp"]) >= 0.5
         and o["results"][0]["product"]["sku"] == "hammer"

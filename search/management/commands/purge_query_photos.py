@@ -1,14 +1,17 @@
-"""Delete kept query photos older than SEARCH_KEEP_QUERY_PHOTOS_DAYS (all of them when it is 0)."""
+"""Delete kept query photos older than SEARCH_KEEP_QUERY_PHOTOS_DAYS (all of them when it is 0), and
+the photos kept with shopper feedback by the same rule."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from search.query_photos import query_photos_purge
+from search.services.feedback import feedback_photos_purge
 
 
 class Command(BaseCommand):
     help = (
-        "Delete shoppers' query photos kept under MEDIA_ROOT/queries/ that are older than "
-        "SEARCH_KEEP_QUERY_PHOTOS_DAYS days (every kept photo when retention is off). Run daily."
+        "Delete shoppers' query photos kept under MEDIA_ROOT/queries/, and the photos kept with their "
+        "feedback, that are older than SEARCH_KEEP_QUERY_PHOTOS_DAYS days (every kept photo when "
+        "retention is off). The feedback itself stays. Run daily."
     )
 
     def add_arguments(self, parser) -> None:
@@ -19,3 +22,5 @@ class Command(BaseCommand):
             raise CommandError("--days must be 0 or more.")
         deleted = query_photos_purge(days=days)
         self.stdout.write(f"Deleted {deleted} query photo(s).")
+        forgotten = feedback_photos_purge(days=days)
+        self.stdout.write(f"Deleted {forgotten} feedback photo(s).")

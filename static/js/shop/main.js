@@ -10,9 +10,11 @@
      filters.js      the filter fields (folded)  search.js   the session: photo kept, debounce, newest wins (api.js)
      results.js      result cards and warnings   status.js   busy, status line, error
      objects.js      the things in the photo     url-state.js  the search in the page URL
+     feedback.js     "This one" / "Not what I'm looking for" on each hit
    A feature over the photo draws in preview.stage once preview.image loads, moves the crop with
    preview.setCrop() and then calls session.run() (the crop lands in the page URL with it), and adds
    rows with results.onRender() (objects.js does all three). */
+import { createFeedback } from "./feedback.js";
 import { createFilters } from "./filters.js";
 import { createObjects } from "./objects.js";
 import { createPhotoInput } from "./photo-input.js";
@@ -45,6 +47,10 @@ function start(form) {
     },
   });
   const objects = createObjects({ preview, results, onPick: () => searchAndShow() });
+  createFeedback({
+    root: document.getElementById("results"),
+    csrfToken: () => form.elements.csrfmiddlewaretoken.value,
+  });
   const session = createSearch({
     form,
     status,

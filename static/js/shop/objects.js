@@ -32,7 +32,7 @@ export function createObjects({ preview, results, onPick }) {
   const list = $("other-objects-list");
   const rowTemplate = $("thing-row-template");
   const state = {
-    things: [], // [{number, place, box, results}]: the last whole-photo answer's things, main first
+    things: [], // [{number, place, box, results, queryId}]: the last whole-photo answer's things, main first
     hitsFilters: null, // filtersKey of the search that found the things' hits
     selected: -1, // index of the thing whose box is the crop; -1: none
     preselected: false, // the crop is the automatic pre-selection, so searches still mean the whole photo
@@ -202,8 +202,11 @@ export function createObjects({ preview, results, onPick }) {
     button.textContent = "Search only " + name(thing).toLowerCase();
     button.addEventListener("click", () => pick(index));
     drawThumb(node.querySelector(".thing-row__thumb"), thing.box);
+    node.dataset.queryId = thing.queryId;
     const hits = node.querySelector(".thing-row__hits");
-    hits.replaceChildren(...thing.results.map(results.card));
+    hits.replaceChildren(
+      ...thing.results.map((result, rank) => results.card(result, { queryId: thing.queryId, rank: rank + 1 })),
+    );
     node.querySelector(".thing-row__none").hidden = thing.results.length > 0;
     return node;
   }
@@ -244,7 +247,8 @@ export function createObjects({ preview, results, onPick }) {
         .filter((found) => !coversPhoto(found.box))
         .map((found, index) => {
           const box = fitRect(found.box);
-          return { number: index + 1, place: describePlace(box), box, results: found.results || [] };
+          const hits = found.results || [];
+          return { number: index + 1, place: describePlace(box), box, results: hits, queryId: found.query_id || "" };
         });
       state.hitsFilters = filtersKey(fields);
       if ((state.fresh || state.preselected) && state.things.length) {

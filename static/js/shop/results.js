@@ -3,7 +3,8 @@
    #empty-state and the API's warnings in #search-warnings.
    Hook for more rows from the same answer (e.g. "Other things in your photo"): onRender(fn) runs
    fn(data, section, fields) after each render (fields: what the search sent, e.g. its crop);
-   card(result) builds a card for such a row. */
+   card(result, {queryId, rank}) builds a card for such a row. A card carries its feedback form
+   (feedback.js) when given the query id of the list it is in. */
 
 // The same words as search/views.py MATCH_LABELS (the server-rendered page): only a close hit is
 // called a match; a weak one is only the nearest item.
@@ -37,8 +38,28 @@ export function createResults() {
   const warnings = $("search-warnings");
   const renderers = [];
 
-  /** One result of the API ({product, score}) as a card. */
-  function card(result) {
+  /** Fills a card's "This one" / "Not what I'm looking for" form, or removes it without a query id. */
+  function fillFeedback(node, result, { queryId, rank }) {
+    const form = node.querySelector(".feedback");
+    if (!form) return;
+    if (!queryId) {
+      form.remove();
+      return;
+    }
+    form.elements.query_id.value = queryId;
+    form.elements.product.value = String(result.product.id);
+    form.elements.rank.value = String(rank);
+    form.elements.score.value = String(clampScore(result.score));
+    form.dataset.productName = result.product.name;
+    // The product's name completes each button's accessible name; the visible words begin it.
+    form.querySelectorAll(".feedback__button").forEach((button) => {
+      button.setAttribute("aria-label", button.textContent.trim() + ": " + result.product.name);
+    });
+  }
+
+  /** One result of the API ({product, score}) as a card; `queryId` and `rank` (1 = first) say which
+      search's list it is in and where, for feedback on it. */
+  function card(result, { queryId = "", rank = 0 } = {}) {
     const product = result.product;
     const node = template.content.firstElementChild.cloneNode(true);
     node.querySelector(".card__link").href = product.url;
@@ -59,6 +80,7 @@ export function createResults() {
     score.textContent = MATCH_LABELS[match](percent);
     score.className = "card__score card__score--" + match;
     score.title = "Visual similarity " + percent + " %";
+    fillFeedback(node, result, { queryId, rank });
     return node;
   }
 
@@ -80,7 +102,9 @@ export function createResults() {
     /** Shows the API's answer to a search that sent `fields`; returns the sentence for the status line. */
     render(data, fields = {}) {
       const found = (data && data.results) || [];
-      grid.replaceChildren(...found.map(card));
+      const queryId = (data && data.query_id) || "";
+      grid.dataset.queryId = queryId;
+      grid.replaceChildren(...found.map((result, index) => card(result, { queryId, rank: index + 1 })));
       const label = found.length + " product" + (found.length === 1 ? "" : "s");
       count.textContent = label;
       empty.hidden = found.length > 0;
