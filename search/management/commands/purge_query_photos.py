@@ -7,7 +7,7 @@ from search.query_photos import query_photos_purge
 
 class Command(BaseCommand):
     help = (
-        "Delete shoppers' query photos kept under MEDIA_ROOT/queries/ that are older than "
+        "Delete shoppers' query photos kept in the media storage (queries/) that are older than "
         "SEARCH_KEEP_QUERY_PHOTOS_DAYS days (every kept photo when retention is off). Run daily."
     )
 
