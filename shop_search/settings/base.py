@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from whitenoise.compress import Compressor
 
 from shop_search.cpu import torch_threads_per_process
+from shop_search.object_storage import s3_storages
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("SHOP_SEARCH_VAR_DIR", BASE_DIR / "var"))
@@ -167,38 +168,17 @@ if MEDIA_STORAGE == "filesystem":
     _imports = {"BACKEND": "catalog.models.ImportFilesStorage"}
     _index_storage: dict = {}
 elif MEDIA_STORAGE == "s3":
-
-    def _s3(location: str, **options) -> dict:
-        # Credentials come from boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an
-        # instance role...), never from this file. Names are never overwritten by default: two
-        # different photos with one name both stay (content-addressed names make it rare anyway).
-        return {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": os.environ.get("AWS_STORAGE_BUCKET_NAME", ""),
-                "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-                "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-                "location": location,
-                "file_overwrite": False,
-                "default_acl": None,
-                "querystring_auth": True,
-                **options,
-            },
-        }
-
     if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
         raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
-    # Media URLs: signed and expiring by default (flagged photos and kept query photos are private);
-    # with AWS_S3_CUSTOM_DOMAIN (a CDN in front of the public prefixes) they are plain URLs.
-    _custom_domain = os.environ.get("AWS_S3_CUSTOM_DOMAIN") or None
-    _media = _s3(
-        "media",
-        custom_domain=_custom_domain,
-        querystring_auth=env_bool("AWS_QUERYSTRING_AUTH", _custom_domain is None),
+    _s3 = s3_storages(
+        bucket=os.environ["AWS_STORAGE_BUCKET_NAME"],
+        endpoint_url=os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+        region=os.environ.get("AWS_S3_REGION_NAME") or None,
+        custom_domain=os.environ.get("AWS_S3_CUSTOM_DOMAIN") or None,
+        # Signed, expiring URLs unless a CDN domain serves the media (then plain URLs), or as set.
+        querystring_auth=env_bool("AWS_QUERYSTRING_AUTH", not os.environ.get("AWS_S3_CUSTOM_DOMAIN")),
     )
-    _imports = _s3("private/imports")
-    # The index pointer (current.json) is replaced in place when a build is published.
-    _index_storage = _s3("index", file_overwrite=True)
+    _media, _imports, _index_storage = _s3["default"], _s3["imports"], _s3["index"]
 else:
     raise ImproperlyConfigured(f"MEDIA_STORAGE={MEDIA_STORAGE!r}: use filesystem or s3")
 STORAGES = {
