@@ -48,7 +48,8 @@ def search_warm_up() -> WarmUp:
         embedder = query_embedder(serving)
     picture = _generated_photo()
     with timed(timings, "model_run"):
-        vectors = _embed_like_a_query(embedder, picture)
+        embedder.embed_one(picture)  # a query with a crop: one image
+        vectors = query_model_pass(embedder, picture)
     with timed(timings, "ranking"):
         Ranker(embedder.fingerprint, serving, {}).hits(vectors[:1], k=1, filters=Filters())
     with timed(timings, "views"):
@@ -57,17 +58,18 @@ def search_warm_up() -> WarmUp:
     return WarmUp(embedder.name, serving.version if serving else None, timings)
 
 
-def _embed_like_a_query(embedder, picture: Image.Image) -> np.ndarray:
-    """The model's work of one search: object finding on the detailed photo, then the photo and its
-    objects in one batch (search.services.query); the shapes torch sees are those of real queries."""
-    vectors = np.asarray(embedder.embed_one(picture), dtype=np.float32)[None, :]
-    if settings.SEARCH_MAX_OBJECTS > 0:
-        from search.embedding.objects import find_objects
+def query_model_pass(embedder, picture: Image.Image, detailed: Image.Image | None = None) -> np.ndarray:
+    """The model's work of one search by photo, as search.services.query does it: the things in the
+    (detailed) photo found, then the photo and each thing embedded in one batch. Also what
+    bench/bench_load.py times as "the model alone"."""
+    if settings.SEARCH_MAX_OBJECTS <= 0:
+        return np.asarray(embedder.embed_one(picture), dtype=np.float32)[None, :]
+    from search.embedding.objects import find_objects
 
-        boxes = find_objects(embedder, picture, max_objects=settings.SEARCH_MAX_OBJECTS)
-        crops = [picture.crop(_pixels(box.crop, picture.size)) for box in boxes]
-        vectors = np.asarray(embedder.embed([picture, *crops]), dtype=np.float32)
-    return vectors
+    detailed = detailed or picture
+    boxes = find_objects(embedder, detailed, max_objects=settings.SEARCH_MAX_OBJECTS)
+    crops = [detailed.crop(_pixels(box.crop, detailed.size)) for box in boxes]
+    return np.asarray(embedder.embed([picture, *crops]), dtype=np.float32)
 
 
 def _pixels(crop: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
