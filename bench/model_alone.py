@@ -24,9 +24,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PHOTOS_DIR = BASE_DIR / "tests" / "photos"
 
 
-def model_alone_rate(env: dict[str, str], processes: int, seconds: float, photo_size: int = 1000) -> float:
+def model_alone_rate(
+    env: dict[str, str], processes: int, seconds: float, photo_size: int = 1000
+) -> tuple[float, float]:
     """Model passes per second of ``processes`` processes running at once, each as the server's worker
-    would (``env`` carries SEARCH_TORCH_THREADS and the site's settings)."""
+    would (``env`` carries SEARCH_TORCH_THREADS and the site's settings), and the CPU milliseconds one
+    pass took (all threads; on a shared machine the figure other people's load changes least)."""
     start = time.time() + 45  # after every process has loaded its model and warmed up
     workers = [
         subprocess.Popen(
@@ -39,13 +42,15 @@ def model_alone_rate(env: dict[str, str], processes: int, seconds: float, photo_
         )
         for _ in range(processes)
     ]
-    counts = []
+    counts, cpu = [], []
     for worker in workers:
         out, err = worker.communicate(timeout=start - time.time() + seconds + 120)
         if worker.returncode != 0 or not out.strip():
             sys.exit(f"model-alone worker failed:\n{err[-2000:]}")
-        counts.append(int(out.split()[-1]))
-    return sum(counts) / seconds
+        done, cpu_seconds = out.split()[-2:]
+        counts.append(int(done))
+        cpu.append(float(cpu_seconds))
+    return sum(counts) / seconds, 1000 * sum(cpu) / max(1, sum(counts))
 
 
 def _worker(start: float, seconds: float, photo_size: int) -> None:
@@ -69,12 +74,12 @@ def _worker(start: float, seconds: float, photo_size: int) -> None:
     for picture, detailed in pictures[:2]:
         query_model_pass(embedder, picture, detailed)
     time.sleep(max(0.0, start - time.time()))
-    done, end = 0, time.time() + seconds
+    done, end, cpu = 0, time.time() + seconds, time.process_time()
     while time.time() < end:
         picture, detailed = pictures[done % len(pictures)]
         query_model_pass(embedder, picture, detailed)
         done += 1
-    print(done)
+    print(done, time.process_time() - cpu)
 
 
 def _query_jpegs(size: int) -> list[bytes]:
@@ -113,9 +118,12 @@ def main() -> None:
         from shop_search.cpu import torch_threads_per_process
 
         env["SEARCH_TORCH_THREADS"] = str(torch_threads_per_process(args.processes))
-    rate = model_alone_rate(env, args.processes, args.seconds, args.photo_size)
+    rate, cpu_ms = model_alone_rate(env, args.processes, args.seconds, args.photo_size)
     threads = env["SEARCH_TORCH_THREADS"]
-    print(f"model alone: {rate:.1f} searches/s ({args.processes} processes x {threads} threads)")
+    print(
+        f"model alone: {rate:.1f} searches/s, {cpu_ms:.0f} CPU ms/search "
+        f"({args.processes} processes x {threads} threads)"
+    )
 
 
 if __name__ == "__main__":
