@@ -378,7 +378,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         var_dir = args.var_dir or Path(tmp)
         var_dir.mkdir(parents=True, exist_ok=True)
-        env, server, log, alone = None, None, var_dir / "gunicorn.log", 0.0
+        env, server, log, alone, alone_cpu = None, None, var_dir / "gunicorn.log", 0.0, []
         try:
             if args.url:
                 url = args.url.rstrip("/")
@@ -386,7 +386,7 @@ def main() -> None:
                 env = site_env(var_dir, args)
                 print(f"Setting up the site in {var_dir} ...", flush=True)
                 prepare(env)
-                alone = measure_model_alone(env, args, "before the server")
+                alone = measure_model_alone(env, args, "before the server", alone_cpu)
                 server, url = start_gunicorn(env, log)
             print(
                 f"Site {url}: {args.workers} gunicorn workers, SEARCH_TORCH_THREADS="
@@ -411,7 +411,7 @@ def main() -> None:
         if server is not None and alone > 0:
             # Again once the server stopped: on a shared machine the load changes within minutes, and the
             # mean of the two bounds what the model allowed while the levels ran.
-            alone = (alone + measure_model_alone(env, args, "after the server")) / 2
+            alone = (alone + measure_model_alone(env, args, "after the server", alone_cpu)) / 2
             print(f"  model alone, mean of both: {alone:.1f} searches/s")
             for row in rows:
                 print(f"  {row['clients']:>2} clients: {100 * row['per_s'] / alone:.0f} % of the model alone")
@@ -428,14 +428,23 @@ def main() -> None:
         if row["clients"] == 4:
             tail = row["p99"] / row["p50"]
             print(f"Goal p99 <= 3 x p50 at 4 clients: {'held' if tail <= 3 else 'NOT held'} ({tail:.1f} x)")
-    if alone > 0 and rows:
-        best = max(row["per_s"] for row in rows)
-        verdict = "held" if best >= 0.8 * alone else "NOT held"
-        print(f"Goal throughput within 20 % of the model alone: {verdict} ({best:.1f} of {alone:.1f}/s)")
+    loaded = [row for row in rows if row["clients"] >= 4]
+    if alone_cpu and loaded:
+        # Both sides CPU-bound on the same cores: throughput ratio = model CPU / server CPU per search.
+        # Searches/s themselves depend on the share of the shared machine each side got.
+        model_cpu = sum(alone_cpu) / len(alone_cpu)
+        server_cpu = min(row["cpu_ms"] for row in loaded)
+        ratio = model_cpu / server_cpu
+        print(
+            f"Goal throughput within 20 % of the model alone: {'held' if ratio >= 0.8 else 'NOT held'} "
+            f"(CPU per search: model alone {model_cpu:.0f} ms, server {server_cpu:.0f} ms: "
+            f"{100 * ratio:.0f} %)"
+        )
     print(f"after: {uptime()}")
 
 
-def measure_model_alone(env: dict[str, str], args, when: str) -> float:
+def measure_model_alone(env: dict[str, str], args, when: str, cpu: list[float]) -> float:
+    """Searches/s of the model alone (and its CPU ms per search, appended to ``cpu``)."""
     if args.model_alone_seconds <= 0:
         return 0.0
     shaped = model_env(env, args)
@@ -445,6 +454,7 @@ def measure_model_alone(env: dict[str, str], args, when: str) -> float:
         f"x {shaped['SEARCH_TORCH_THREADS']} torch threads, {args.model_alone_seconds:.0f} s); {uptime()}",
         flush=True,
     )
+    cpu.append(cpu_ms)
     return rate
 
 
