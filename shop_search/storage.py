@@ -25,8 +25,9 @@ class AtomicFileSystemStorage(FileSystemStorage):
     Django's own writes into the final name chunk by chunk, so a concurrent reader (a thumbnail
     requested twice at once, a worker embedding a photo being stored) can see half a file. Here the
     bytes go to a hidden temporary file in the target folder first and are then hard-linked into
-    place: ``os.link`` fails when the name exists, so nothing is ever overwritten and a name taken
-    meanwhile gets Django's next available name, as before. Hidden names are never served
+    place: ``os.link`` fails when the name exists, so nothing is overwritten and a name taken meanwhile
+    gets Django's next available name, as before (with ``allow_overwrite`` the file replaces the old one
+    in one rename). Hidden names are never served
     (shop_search.media).
     """
 
@@ -45,15 +46,18 @@ class AtomicFileSystemStorage(FileSystemStorage):
                     out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
             # mkstemp makes the file private; the web server (another user) must be able to read it.
             os.chmod(temporary, self.file_permissions_mode or 0o644)
-            while True:
+            while not self._allow_overwrite:
                 try:
                     os.link(temporary, full_path)
                     break
                 except FileExistsError:
                     name = self.get_available_name(name)
                     full_path = self.path(name)
+            else:
+                os.replace(temporary, full_path)  # OPTIONS allow_overwrite: replaced whole, in one step
         finally:
-            os.unlink(temporary)
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
         return os.path.relpath(full_path, self.location).replace("\\", "/")
 
 

@@ -92,3 +92,12 @@ def test_a_celery_worker_shares_the_cores_among_its_pool_processes(
     monkeypatch.setattr(shop_search.cpu, "usable_cores", lambda: 4)
     _share_cores_among_pool_processes(sender=SimpleNamespace(pool_cls=pool, concurrency=concurrency))
     assert settings.SEARCH_TORCH_THREADS == expected
+
+
+def test_allow_overwrite_replaces_the_file_whole(tmp_path):
+    storage = AtomicFileSystemStorage(location=tmp_path, allow_overwrite=True)
+    storage.save("index/current.json", ContentFile(b'{"version": "a"}'))
+
+    assert storage.save("index/current.json", ContentFile(b'{"version": "b"}')) == "index/current.json"
+    assert (tmp_path / "index" / "current.json").read_bytes() == b'{"version": "b"}'
+    assert os.listdir(tmp_path / "index") == ["current.json"]
