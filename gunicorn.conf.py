@@ -5,7 +5,8 @@ Every value can be changed from the environment:
   WEB_CONCURRENCY        worker processes (2). Each loads its own model (tens to ~100 MB of RAM).
   GUNICORN_THREADS       threads per worker (4): slow uploads and URL fetches do not hold a whole worker
   GUNICORN_TIMEOUT       seconds before a silent worker is restarted (60)
-  SEARCH_TORCH_THREADS   torch threads per worker; defaults here to cores / workers (see below)
+  SEARCH_TORCH_THREADS   torch threads per worker; defaults to cores // workers (see on_starting)
+  SEARCH_WARM_UP         1 (default): a worker warms the model and index up before its first request
   PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (a new temporary folder unless set)
 """
 
@@ -38,11 +39,6 @@ control_socket_disable = True
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # the heartbeat file; a slow disk must not make workers look dead
 
-# torch uses every core in every process by default. With N workers on C cores that is N x C busy
-# threads fighting for C cores: each search is slower and p99 suffers (docs/benchmarks.md, "Load").
-# Share the cores instead: C / N threads per worker, at least one. The environment still decides.
-os.environ.setdefault("SEARCH_TORCH_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
-
 
 # Prometheus metrics (docs/operations.md): each worker writes its counters and histograms to files in
 # PROMETHEUS_MULTIPROC_DIR and /metrics adds every worker's up, whichever worker answers the scrape.
@@ -55,6 +51,12 @@ if _own_metrics_dir:
 
 
 def on_starting(server) -> None:
+    # torch uses every core in every process by default. With N workers on C cores that is N x C busy
+    # threads fighting for C cores: each search is slower and p99 suffers (docs/benchmarks.md, "Load").
+    # The settings share the cores out (SEARCH_TORCH_THREADS = C // WEB_CONCURRENCY, shop_search/cpu.py);
+    # here they learn how many workers this server really starts (-w on the command line included).
+    # An explicit SEARCH_TORCH_THREADS still wins.
+    os.environ["WEB_CONCURRENCY"] = str(server.cfg.workers)
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, exist_ok=True)
     for stale in glob.glob(os.path.join(folder, "*.db")):
@@ -75,15 +77,49 @@ def on_exit(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Load the model in the background as soon as a worker starts, so the first shopper does not
-    wait for it. A model that cannot load is reported by search itself (503), not here."""
+    """Warm search up before this worker accepts its first request (SEARCH_WARM_UP, on by default):
+    model loaded and run, index opened and queried (search/services/warm_up.py). Requests that arrive
+    meanwhile wait in the listen queue or go to a worker that is ready, instead of paying the cold start.
+    A warm-up that fails is logged and the worker serves anyway: the first search reports the problem."""
+    from django.conf import settings
+
+    log = logging.getLogger("gunicorn.error")
+    if not settings.SEARCH_WARM_UP:
+        threading.Thread(target=_load_model, args=(log,), name="model-load", daemon=True).start()
+        return
+    done = threading.Event()
+    outcome: list = []
 
     def warm() -> None:
         try:
-            from search.embedder import current_embedder
+            from search.services.warm_up import search_warm_up
 
-            current_embedder()
+            outcome.append(search_warm_up())
         except Exception:  # noqa: BLE001 - any failure shows up again, explained, on the first search
-            logging.getLogger("gunicorn.error").warning("Model warm-up failed", exc_info=True)
+            log.warning("Search warm-up failed", exc_info=True)
+        finally:
+            done.set()
 
-    threading.Thread(target=warm, name="model-warm-up", daemon=True).start()
+    threading.Thread(target=warm, name="search-warm-up", daemon=True).start()
+    # The arbiter restarts a worker silent for `timeout` seconds: keep telling it this one is alive.
+    while not done.wait(1.0):
+        worker.notify()
+    if outcome:
+        report = outcome[0]
+        log.info(
+            "Search warmed up in %.0f ms (model %s, %s torch threads, index %s): %s",
+            report.timings["total"],
+            report.model,
+            settings.SEARCH_TORCH_THREADS,
+            report.index_version or "none",
+            ", ".join(f"{step} {ms:.0f} ms" for step, ms in report.timings.items() if step != "total"),
+        )
+
+
+def _load_model(log) -> None:
+    try:
+        from search.embedder import current_embedder
+
+        current_embedder()
+    except Exception:  # noqa: BLE001 - any failure shows up again, explained, on the first search
+        log.warning("Model load failed", exc_info=True)

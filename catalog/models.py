@@ -5,10 +5,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+
+from shop_search.storage import StorageAlias
 
 
 class Category(models.Model):
@@ -122,9 +124,10 @@ class FlaggedImage(models.Model):
 
 
 class ImportFilesStorage(FileSystemStorage):
-    """Uploaded import files (the CSV and the ZIP): private, under CATALOG_IMPORT_DIR/uploads, outside
-    MEDIA_ROOT so no URL serves them (url() raises). With several machines, point CATALOG_IMPORT_DIR
-    at storage the web and worker machines share."""
+    """Uploaded import files (the CSV and the ZIP) on this machine: private, under
+    CATALOG_IMPORT_DIR/uploads, outside MEDIA_ROOT so no URL serves them (url() raises). The default
+    backend of STORAGES["imports"]; with several machines that alias points at object storage
+    (MEDIA_STORAGE=s3) or CATALOG_IMPORT_DIR at a folder the web and worker machines share."""
 
     def __init__(self) -> None:
         super().__init__(base_url=None)
@@ -141,8 +144,9 @@ class ImportFilesStorage(FileSystemStorage):
         raise ValueError("Import files are private: they have no URL.")
 
 
-def import_files_storage() -> ImportFilesStorage:
-    return ImportFilesStorage()
+def import_files_storage() -> Storage:
+    """STORAGES["imports"], looked up at each use (the field keeps this object for the process's life)."""
+    return StorageAlias("imports")
 
 
 class ImportJob(models.Model):

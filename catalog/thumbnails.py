@@ -1,8 +1,9 @@
 """Thumbnails for pages, API and admin: made once per (photo content, size, format), on first request.
 
-Files live at MEDIA_ROOT/thumbs/<size>/<sha256>.jpg (or .webp): the name depends only on the content,
-so a photo shared by two products has one thumbnail and a changed photo gets a new one. Writers use a
-temporary file and os.replace, so concurrent requests never serve a half-written file.
+Files are thumbs/<size>/<sha256>.jpg (or .webp) in the media storage (STORAGES["default"], on disk or in
+object storage): the name depends only on the content, so a photo shared by two products has one
+thumbnail and a changed photo gets a new one. Storages write a file whole (shop_search.storage; an S3
+PUT is atomic), so concurrent requests never serve a half-written one.
 
 Pages offer each photo at several sizes in WebP (`thumbnail_set`, for `srcset`), with a JPEG for the
 browsers that have no WebP; the sizes come from the stored photo's width and height, so a page can
@@ -11,15 +12,16 @@ say how large each file is without opening it.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.signals import setting_changed
 from PIL import Image, ImageOps
 
 from catalog.models import FlaggedImage, ProductImage
@@ -39,6 +41,12 @@ _FORMATS: dict[str, tuple[str, str, dict]] = {
 }
 # The sizes pages offer in a srcset: a phone's 2-column grid at 1x to a desktop card at 2x.
 RESPONSIVE_SIZES = (160, 320, 640)
+# Thumbnails known to exist in a remote storage: there every exists() is a network round trip, one per
+# product on a results page. Safe to remember: a content-addressed name never changes content, and the
+# site never deletes thumbnails (on disk, where exists() costs a stat, nothing is remembered).
+_KNOWN_LIMIT = 100_000
+_known: weakref.WeakKeyDictionary[Storage, set[str]] = weakref.WeakKeyDictionary()
+_known_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,15 +69,17 @@ def thumbnail_url(image: Picture, size: int = 320, fmt: Format = "jpeg") -> str:
         raise ValueError(f"Thumbnail size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {size}.")
     if fmt not in _FORMATS:
         raise ValueError(f"Thumbnail format must be one of {', '.join(_FORMATS)}, not {fmt!r}.")
+    storage = storages["default"]
     name = thumbnail_name(image, size, fmt)
-    target = Path(settings.MEDIA_ROOT) / name
-    if not target.exists():
+    if not _known_to_exist(storage, name):
         try:
-            _generate(image, size, target, fmt)
+            if not storage.exists(name):
+                _store(storage, name, _render(image, size, fmt))
         except (OSError, ValueError, Image.DecompressionBombError):
             logger.exception("Could not make a %spx %s thumbnail of image %s", size, fmt, image.pk)
             return image.image.url
-    return default_storage.url(name)
+        _remember(storage, name)
+    return storage.url(name)
 
 
 def thumbnail_dimensions(image: ProductImage, size: int) -> tuple[int, int]:
@@ -96,7 +106,7 @@ def thumbnail_set(
     return found
 
 
-def _generate(image: Picture, size: int, target: Path, fmt: Format = "jpeg") -> None:
+def _render(image: Picture, size: int, fmt: Format = "jpeg") -> bytes:
     # A handle of our own: FieldFile.open() shares one file object per model instance, which
     # concurrent requests for the same thumbnail would close under each other.
     field = image.image
@@ -105,17 +115,42 @@ def _generate(image: Picture, size: int, target: Path, fmt: Format = "jpeg") -> 
         upright = ImageOps.exif_transpose(picture)
         upright.thumbnail((size, size), Image.Resampling.LANCZOS)
         rgb = _flatten(upright)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            _extension, pillow_format, options = _FORMATS[fmt]
-            rgb.save(out, pillow_format, **options)
-        os.chmod(temp, 0o644)  # mkstemp makes it private; the web server must be able to read it
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    out = io.BytesIO()
+    _extension, pillow_format, options = _FORMATS[fmt]
+    rgb.save(out, pillow_format, **options)
+    return out.getvalue()
+
+
+def _store(storage: Storage, name: str, content: bytes) -> None:
+    saved = storage.save(name, ContentFile(content))
+    if saved != name:
+        # Another request stored the same thumbnail a moment ago (storages never overwrite, so ours got
+        # another name): theirs is identical, ours goes.
+        storage.delete(saved)
+
+
+def _known_to_exist(storage: Storage, name: str) -> bool:
+    with _known_lock:
+        return name in _known.get(storage, ())
+
+
+def _remember(storage: Storage, name: str) -> None:
+    if isinstance(storage, FileSystemStorage):
+        return
+    with _known_lock:
+        names = _known.setdefault(storage, set())
+        if len(names) >= _KNOWN_LIMIT:
+            names.clear()
+        names.add(name)
+
+
+def _forget_known(*, setting: str, **kwargs) -> None:
+    if setting in ("STORAGES", "MEDIA_ROOT"):  # another storage, or the same one moved
+        with _known_lock:
+            _known.clear()
+
+
+setting_changed.connect(_forget_known, dispatch_uid="catalog.thumbnails.forget_known")
 
 
 def _flatten(picture: Image.Image) -> Image.Image:

@@ -107,7 +107,9 @@ def model_check() -> Check:
 def index_check() -> Check:
     """The index build this process serves (published, or the previous one while it is damaged)."""
     from search.index import current_index, index_health
+    from search.services.index_shipping import index_follow_storage
 
+    index_follow_storage()  # never waits: a newer shipped build is fetched in the background
     reader = current_index(settings.SEARCH_INDEX_DIR)
     health = index_health(settings.SEARCH_INDEX_DIR)
     facts = {"published": health.published, "serving": health.serving}

@@ -235,3 +235,29 @@ def shop_catalog(request, _isolated_media):
     """SHOP_CATALOG with a published index in this test's database and folders: {sku: Product}.
     Needs a database (mark the test django_db, transactional or not)."""
     return catalog_for_test(request, "_shop_catalog_snapshot", shop_catalog_build)
+
+
+# --- object storage: moto's S3 server on 127.0.0.1 (tests/object_storage.py) -----------------------
+
+
+@pytest.fixture(scope="session")
+def moto_s3_server(tmp_path_factory):
+    """The endpoint URL of moto's S3-compatible server, started on a free port for the session and
+    stopped after it. Skipped (with the reason) only when moto is not installed; requirements.txt
+    installs it, so CI runs these tests."""
+    from tests.object_storage import moto_server_start, moto_server_stop
+
+    server, url = moto_server_start(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield url
+    finally:
+        moto_server_stop(server)
+
+
+@pytest.fixture
+def s3_bucket(moto_s3_server, monkeypatch):
+    """A new, empty bucket on the moto server: (endpoint URL, bucket name, S3Storage client options)."""
+    from tests.object_storage import bucket_create
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # loopback, never through a proxy
+    return bucket_create(moto_s3_server)

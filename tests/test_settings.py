@@ -25,6 +25,14 @@ CLEARED = {
     "ALLOWED_HOSTS",
     "SHOP_SEARCH_VAR_DIR",
     "CACHE_URL",
+    "MEDIA_STORAGE",
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_CUSTOM_DOMAIN",
+    "AWS_QUERYSTRING_AUTH",
+    "SEARCH_INDEX_STORAGE",
+    "SEARCH_TORCH_THREADS",
+    "WEB_CONCURRENCY",
 }
 
 PRINT_SETTINGS = """
@@ -365,3 +373,94 @@ def test_a_bad_metrics_address_or_a_negative_fold_in_period_is_refused_with_its_
     assert bad_address.returncode != 0
     assert "METRICS_ALLOWED_IPS: 'localhost' is not an address or network" in bad_address.stderr
     assert negative.returncode != 0 and "SEARCH_FOLD_IN_AFTER_SECONDS must be 0 (off)" in negative.stderr
+
+
+PRINT_STORAGES = """
+import json, django
+django.setup()
+from django.conf import settings
+print(json.dumps({"storages": settings.STORAGES, "index_storage": settings.SEARCH_INDEX_STORAGE,
+                  "torch_threads": settings.SEARCH_TORCH_THREADS}))
+"""
+
+
+def storages_resolved(**env: str) -> dict:
+    result = run_python(PRINT_STORAGES, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_media_on_this_disk_by_default_and_no_index_shipping(tmp_path):
+    values = storages_resolved(DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+
+    assert values["storages"]["default"]["BACKEND"] == "shop_search.storage.AtomicFileSystemStorage"
+    assert values["storages"]["imports"]["BACKEND"] == "catalog.models.ImportFilesStorage"
+    assert "index" not in values["storages"] and values["index_storage"] == ""
+
+
+def test_media_storage_s3_puts_media_imports_and_index_in_one_bucket(tmp_path):
+    values = storages_resolved(
+        DJANGO_DEBUG="1",
+        SHOP_SEARCH_VAR_DIR=str(tmp_path),
+        MEDIA_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="shop-media",
+        AWS_S3_ENDPOINT_URL="https://minio.example.internal:9000",
+    )
+
+    storages = values["storages"]
+    assert {storages[alias]["BACKEND"] for alias in ("default", "imports", "index")} == {
+        "storages.backends.s3.S3Storage"
+    }
+    options = {alias: storages[alias]["OPTIONS"] for alias in ("default", "imports", "index")}
+    assert {o["bucket_name"] for o in options.values()} == {"shop-media"}
+    assert [options[a]["location"] for a in ("default", "imports", "index")] == [
+        "media",
+        "private/imports",
+        "index",
+    ]
+    assert options["default"]["endpoint_url"] == "https://minio.example.internal:9000"
+    assert options["default"]["querystring_auth"] is True  # private photos: signed URLs
+    assert options["default"]["file_overwrite"] is False and options["index"]["file_overwrite"] is True
+    assert "access_key" not in options["default"]  # credentials come from boto3's chain, never settings
+    assert values["index_storage"] == "index"
+
+
+def test_a_cdn_domain_makes_media_urls_plain(tmp_path):
+    values = storages_resolved(
+        DJANGO_DEBUG="1",
+        SHOP_SEARCH_VAR_DIR=str(tmp_path),
+        MEDIA_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="shop-media",
+        AWS_S3_CUSTOM_DOMAIN="media.example.com",
+    )
+
+    options = values["storages"]["default"]["OPTIONS"]
+    assert options["custom_domain"] == "media.example.com" and options["querystring_auth"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEDIA_STORAGE": "s3"}, "MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME"),
+        ({"MEDIA_STORAGE": "nfs"}, "MEDIA_STORAGE='nfs': use filesystem or s3"),
+        ({"SEARCH_INDEX_STORAGE": "nowhere"}, "SEARCH_INDEX_STORAGE='nowhere' is not a name in STORAGES"),
+    ],
+)
+def test_a_storage_setting_that_cannot_work_is_refused(tmp_path, env, message):
+    result = run_python(PRINT_STORAGES, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), **env)
+
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_torch_threads_share_the_cores_among_web_workers(tmp_path):
+    from shop_search.cpu import torch_threads_per_process
+
+    alone = storages_resolved(DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path))
+    shared = storages_resolved(DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), WEB_CONCURRENCY="2")
+    pinned = storages_resolved(
+        DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), WEB_CONCURRENCY="2", SEARCH_TORCH_THREADS="3"
+    )
+
+    assert alone["torch_threads"] == torch_threads_per_process(1)
+    assert shared["torch_threads"] == torch_threads_per_process(2)
+    assert pinned["torch_threads"] == 3

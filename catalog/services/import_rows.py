@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
+from django.core.files.storage import FileSystemStorage, storages
 from django.utils.text import slugify
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -126,15 +126,17 @@ def _control_character_problem(values: dict[str, str | list[str] | None]) -> str
 
 def read_folder_rows(images_dir: Path) -> list[ImportRow]:
     """One row per photo under ``images_dir`` (sorted, hidden files skipped), numbered from 1."""
-    # The shop's own stored photos may sit inside the tree (e.g. importing var/): never re-import them.
-    media_root = Path(settings.MEDIA_ROOT).resolve()
+    # The shop's own stored photos may sit inside the tree (e.g. importing var/) when media are on this
+    # disk: never re-import them. Media in object storage cannot be inside a local folder.
+    media = storages["default"]
+    media_root = Path(media.location).resolve() if isinstance(media, FileSystemStorage) else None
     files = sorted(
         path
         for path in images_dir.rglob("*")
         if path.is_file()
         and path.suffix.lower() in IMAGE_SUFFIXES
         and not any(part.startswith(".") for part in path.relative_to(images_dir).parts)
-        and not path.resolve().is_relative_to(media_root)
+        and not (media_root and path.resolve().is_relative_to(media_root))
     )
     return [_folder_row(number, path.relative_to(images_dir)) for number, path in enumerate(files, start=1)]
 

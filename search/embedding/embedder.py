@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -19,6 +20,12 @@ from .preprocess import Preprocessing
 from .weights import ResolvedWeights, WeightsConfig, resolve_backbone, resolve_recorded
 
 T = TypeVar("T")
+
+# One forward pass at a time per process. Its torch threads (EmbedderConfig.threads, e.g. cores // web
+# workers) are the process's share of the cores; a web worker serving several requests at once (gunicorn
+# threads) would otherwise run one pass per request thread, each with those threads, and oversubscribe
+# the cores again. Queued passes finish sooner on average, and cost less CPU, than interleaved ones.
+_forward_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -173,7 +180,9 @@ class Embedder:
             if batch.dtype == torch.uint8:
                 batch = self.preprocessing.normalize(batch)
             inputs = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-            features = F.normalize(self.model(inputs).float(), dim=1)
+            with _forward_lock:
+                output = self.model(inputs)
+            features = F.normalize(output.float(), dim=1)
         return features.cpu().numpy().astype(np.float32, copy=False)
 
     def feature_map(self, image: Image.Image, *, long_side: int = 448) -> torch.Tensor:
@@ -189,7 +198,8 @@ class Embedder:
         pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
         with torch.inference_mode():
             batch = self.preprocessing.normalize(pixels).to(self.device)
-            features = feature_map(self.model, batch.contiguous(memory_format=torch.channels_last))
+            with _forward_lock:
+                features = feature_map(self.model, batch.contiguous(memory_format=torch.channels_last))
         return features[0].float().cpu()
 
     def embed_sources(

@@ -24,6 +24,7 @@ from .build_queue import (
     follow_up_enqueue,
 )
 from .embeddings import catalog_embed_pending
+from .index_shipping import index_build_ship, index_storage, index_storage_cleanup
 from .state import vectors_from_rows
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,11 @@ def _publish_if_held(version: str, lease: Lease) -> None:
     except LeaseLost:
         shutil.rmtree(build_path(settings.SEARCH_INDEX_DIR, version), ignore_errors=True)
         raise
+    storage = index_storage()
+    if storage is not None:
+        # Shipped before it is published here: other machines' pointer never names a build they cannot
+        # fetch, and a failed upload fails the build (the last good build keeps serving everywhere).
+        index_build_ship(storage, settings.SEARCH_INDEX_DIR, version)
     index_publish(settings.SEARCH_INDEX_DIR, version)
 
 
@@ -166,6 +172,12 @@ def _cleanup() -> None:
     except OSError:
         # Old builds left on disk cost space, not correctness: the next build retries the clean-up.
         logger.warning("Could not remove old index builds", exc_info=True)
+    storage = index_storage()
+    if storage is not None:
+        try:
+            index_storage_cleanup(storage, keep=settings.SEARCH_INDEX_KEEP_BUILDS)
+        except Exception:  # noqa: BLE001 - any storage error (botocore's too): space, not correctness
+            logger.warning("Could not remove old index builds from the index storage", exc_info=True)
 
 
 def _describe(exc: Exception) -> str:

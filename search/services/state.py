@@ -69,6 +69,9 @@ def serving_index() -> ServingIndex | None:
     build, or the previous good build while the published one is damaged (see serving_index_health)."""
     from search.index import current_index
 
+    from .index_shipping import index_follow_storage
+
+    index_follow_storage()  # several machines: a build published elsewhere is fetched (in the background)
     reader = current_index(settings.SEARCH_INDEX_DIR)
     if reader is None:
         return None

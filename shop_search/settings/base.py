@@ -13,6 +13,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from whitenoise.compress import Compressor
 
+from shop_search.cpu import torch_threads_per_process
+from shop_search.object_storage import s3_storages
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("SHOP_SEARCH_VAR_DIR", BASE_DIR / "var"))
 
@@ -154,13 +157,39 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Every photo, thumbnail, kept query photo, import upload and shipped index build goes through these
+# storages (shop_search/storage.py), never through paths: MEDIA_STORAGE=s3 moves them all to one
+# S3-compatible bucket (django-storages; docs/deployment.md), under the prefixes media/, private/imports/
+# and index/. The defaults keep them on this machine's disk (media under MEDIA_ROOT, import uploads
+# under CATALOG_IMPORT_DIR/uploads).
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "filesystem")
+if MEDIA_STORAGE == "filesystem":
+    _media = {"BACKEND": "shop_search.storage.AtomicFileSystemStorage"}
+    _imports = {"BACKEND": "catalog.models.ImportFilesStorage"}
+    _index_storage: dict = {}
+elif MEDIA_STORAGE == "s3":
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    _s3 = s3_storages(
+        bucket=os.environ["AWS_STORAGE_BUCKET_NAME"],
+        endpoint_url=os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+        region=os.environ.get("AWS_S3_REGION_NAME") or None,
+        custom_domain=os.environ.get("AWS_S3_CUSTOM_DOMAIN") or None,
+        # Signed, expiring URLs unless a CDN domain serves the media (then plain URLs), or as set.
+        querystring_auth=env_bool("AWS_QUERYSTRING_AUTH", not os.environ.get("AWS_S3_CUSTOM_DOMAIN")),
+    )
+    _media, _imports, _index_storage = _s3["default"], _s3["imports"], _s3["index"]
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE={MEDIA_STORAGE!r}: use filesystem or s3")
 STORAGES = {
-    # Uploads go through the storage API; a deployment on object storage swaps this backend.
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media,
+    "imports": _imports,
     # `collectstatic` writes content-hashed names (cached for a year by browsers) with gzip and
     # brotli copies; WhiteNoise serves them from the web process, so no separate web server is needed.
     "staticfiles": {"BACKEND": "shop_search.staticfiles.StaticFilesStorage"},
 }
+if _index_storage:
+    STORAGES["index"] = _index_storage
 # Source maps (7 MB of the API docs' bundles) are only read by browser developer tools: compressing
 # them at brotli's highest level was a third of collectstatic's time.
 WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
@@ -198,12 +227,30 @@ SEARCH_ALLOW_DOWNLOAD = env_bool("SEARCH_ALLOW_DOWNLOAD", True)
 SEARCH_DOWNLOAD_TIMEOUT = env_int("SEARCH_DOWNLOAD_TIMEOUT", 30)
 # Only for tests of the plumbing: use randomly initialised weights and say so everywhere.
 SEARCH_UNTRAINED = env_bool("SEARCH_UNTRAINED", False)
-SEARCH_TORCH_THREADS = env_int("SEARCH_TORCH_THREADS", os.cpu_count() or 1)
+# Torch threads per process: the cores shared out among the processes that run the model on this
+# machine (shop_search/cpu.py). WEB_CONCURRENCY is the number of gunicorn workers (gunicorn.conf.py sets
+# it to the count it starts); a Celery worker shares the cores among its pool processes (shop_search/
+# celery.py); one process alone (runserver, a command) takes every core. Set it to pin a value.
+SEARCH_TORCH_THREADS = env_int(
+    "SEARCH_TORCH_THREADS", torch_threads_per_process(env_int("WEB_CONCURRENCY", 1))
+)
+# A gunicorn worker loads the model, opens the index and runs one query's worth of work before it
+# takes its first request (gunicorn.conf.py, search/services/warm_up.py): no shopper waits for a cold
+# start. Off: the model loads in the background and the first searches wait for it.
+SEARCH_WARM_UP = env_bool("SEARCH_WARM_UP", True)
 SEARCH_IMAGE_SIZE = env_int("SEARCH_IMAGE_SIZE", 224)
 SEARCH_RESIZE = env_int("SEARCH_RESIZE", 256)
 SEARCH_CENTER_CROP = env_bool("SEARCH_CENTER_CROP", True)
 SEARCH_BATCH_SIZE = env_int("SEARCH_BATCH_SIZE", 16)
 SEARCH_INDEX_DIR = Path(os.environ.get("SEARCH_INDEX_DIR", VAR_DIR / "index"))
+# Several machines without a shared SEARCH_INDEX_DIR: the STORAGES alias builds are shipped through
+# ("index" under MEDIA_STORAGE=s3; "" = none). The worker uploads each build it publishes; every process
+# downloads and verifies a newer published build into its local SEARCH_INDEX_DIR, checking for one at
+# most every SEARCH_INDEX_SYNC_SECONDS (search.services.index_shipping).
+SEARCH_INDEX_STORAGE = os.environ.get("SEARCH_INDEX_STORAGE", "index" if "index" in STORAGES else "")
+SEARCH_INDEX_SYNC_SECONDS = float(os.environ.get("SEARCH_INDEX_SYNC_SECONDS", "10"))
+if SEARCH_INDEX_STORAGE and SEARCH_INDEX_STORAGE not in STORAGES:
+    raise ImproperlyConfigured(f"SEARCH_INDEX_STORAGE={SEARCH_INDEX_STORAGE!r} is not a name in STORAGES")
 SEARCH_INDEX_KEEP_BUILDS = env_int("SEARCH_INDEX_KEEP_BUILDS", 3)
 # Index defaults measured by bench/bench_index.py (docs/benchmarks.md, "Index"): exact search (recall 1)
 # costs ~0.3-0.5 us per vector at 2048-d, as much as Annoy at search_k 80k around 50k vectors; at 100k x

@@ -91,3 +91,29 @@ def test_thumbnail_set_offers_webp_sizes_no_larger_than_the_photo(product, image
             assert picture.format == "WEBP" and picture.size == (thumb.width, thumb.height)
     # A photo smaller than every size: one file, the photo's own size, not three copies of it.
     assert [(t.width, t.height) for t in thumbnail_set(small, (160, 320, 640))] == [(100, 90)]
+
+
+@pytest.mark.django_db
+def test_a_remote_storage_is_not_asked_again_about_a_thumbnail_it_holds(
+    product, photo_bytes, settings, monkeypatch
+):
+    """Object storage: every exists() is a network round trip, once per product on a results page."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    image = product_image_create(product=product, file=ContentFile(photo_bytes("apple.jpg"))).image
+    storage = storages["default"]
+    first = thumbnail_url(image, size=128)  # made and stored now
+    asked: list[str] = []
+    real_exists = storage.exists
+    monkeypatch.setattr(storage, "exists", lambda name: asked.append(name) or real_exists(name))
+
+    again = {thumbnail_url(image, size=128) for _ in range(3)}
+
+    assert again == {first} == {f"/media/thumbs/128/{image.sha256}.jpg"}
+    assert asked == []  # known to exist: not asked again
+    with storage.open(f"thumbs/128/{image.sha256}.jpg") as handle, Image.open(handle) as thumb:
+        assert max(thumb.size) == 128

@@ -233,28 +233,30 @@ def test_anonymous_search_is_throttled_with_retry_after(client, shop, photo_byte
 def test_kept_query_photo_is_reencoded_and_purged(client, shop, photo_bytes, settings):
     from datetime import timedelta
 
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
     from django.core.management import call_command
     from django.utils import timezone
 
-    from search.query_photos import query_photos_root
-
     settings.SEARCH_KEEP_QUERY_PHOTOS_DAYS = 0
     client.post(SEARCH, {"image": upload("q.webp", photo_bytes("cup.webp"))})
-    assert not query_photos_root().exists()  # off by default: nothing stored
+    assert not default_storage.exists("queries")  # off by default: nothing stored
 
     settings.SEARCH_KEEP_QUERY_PHOTOS_DAYS = 7
     assert client.post(SEARCH, {"image": upload("q.webp", photo_bytes("cup.webp"))}).status_code == 200
-    kept = list(query_photos_root().rglob("*.jpg"))
-    assert len(kept) == 1
-    assert Image.open(kept[0]).format == "JPEG"  # re-encoded: no original bytes or EXIF kept
+    today = timezone.now().date().isoformat()
+    kept = [f"queries/{today}/{name}" for name in default_storage.listdir(f"queries/{today}")[1]]
+    assert len(kept) == 1 and kept[0].endswith(".jpg")
+    with default_storage.open(kept[0]) as handle:
+        assert Image.open(handle).format == "JPEG"  # re-encoded: no original bytes or EXIF kept
 
-    old = query_photos_root() / (timezone.now() - timedelta(days=8)).date().isoformat()
-    old.mkdir()
-    (old / "old.jpg").write_bytes(b"x")
+    old_day = (timezone.now() - timedelta(days=8)).date().isoformat()
+    default_storage.save(f"queries/{old_day}/old.jpg", ContentFile(b"x"))
     out = io.StringIO()
     call_command("purge_query_photos", stdout=out)
     assert "Deleted 1 query photo" in out.getvalue()
-    assert not old.exists() and kept[0].exists()
+    assert default_storage.listdir("queries")[0] == [today]
+    assert default_storage.exists(kept[0])
 
 
 def test_untrained_model_is_announced(client, shop, photo_bytes, settings, fresh_embedder):
@@ -270,19 +272,18 @@ def test_untrained_model_is_announced(client, shop, photo_bytes, settings, fresh
 
 
 def test_purge_with_retention_off_deletes_every_kept_photo(settings):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
     from django.core.management import CommandError, call_command
 
-    from search.query_photos import query_photos_root
-
     settings.SEARCH_KEEP_QUERY_PHOTOS_DAYS = 0
-    today = query_photos_root() / "2026-01-02"
-    today.mkdir(parents=True)
-    (today / "a.jpg").write_bytes(b"x")
-    (query_photos_root() / "not-a-date").mkdir()  # not ours: left alone
+    default_storage.save("queries/2026-01-02/a.jpg", ContentFile(b"x"))
+    default_storage.save("queries/not-a-date/b.jpg", ContentFile(b"x"))  # not ours: left alone
     out = io.StringIO()
     call_command("purge_query_photos", stdout=out)
     assert "Deleted 1 query photo" in out.getvalue()
-    assert not today.exists() and (query_photos_root() / "not-a-date").exists()
+    assert default_storage.listdir("queries")[0] == ["not-a-date"]
+    assert default_storage.exists("queries/not-a-date/b.jpg")
     with pytest.raises(CommandError, match="0 or more"):
         call_command("purge_query_photos", "--days", "-1")
 
