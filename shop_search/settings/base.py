@@ -212,6 +212,25 @@ SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 50_000)
 SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
 SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 80_000)
 SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
+# The vector store (search.index.store): "annoy" (published builds + an in-memory delta per process) or
+# "hnsw" (hnswlib: adds and deletes in place, one writer = the worker). docs/search_index.md compares them.
+SEARCH_VECTOR_BACKEND = os.environ.get("SEARCH_VECTOR_BACKEND", "annoy")
+if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw"}:
+    raise ImproperlyConfigured(f"SEARCH_VECTOR_BACKEND must be annoy or hnsw, not {SEARCH_VECTOR_BACKEND!r}")
+# Below this share of the vectors passing a filter, the passing ones are searched exactly (measured:
+# docs/benchmarks.md, "Filtered queries").
+SEARCH_FILTER_EXACT_BELOW = float(os.environ.get("SEARCH_FILTER_EXACT_BELOW", "0.05"))
+# hnsw: graph degree, build and query breadth (recall@10 >= 0.98 at 1M x 256-d, docs/benchmarks.md), and
+# how many logged changes make the worker write a new snapshot (readers replay the log up to it).
+SEARCH_HNSW_M = env_int("SEARCH_HNSW_M", 16)
+SEARCH_HNSW_EF_CONSTRUCTION = env_int("SEARCH_HNSW_EF_CONSTRUCTION", 100)
+SEARCH_HNSW_EF = env_int("SEARCH_HNSW_EF", 64)
+SEARCH_HNSW_SNAPSHOT_CHANGES = env_int("SEARCH_HNSW_SNAPSHOT_CHANGES", 10_000)
+# Stores read only what changed since their last look; rows of the last SEARCH_SYNC_OVERLAP_SECONDS are
+# listed again (ids only) for writers whose commit came after their timestamp. Deleted photos are
+# remembered for SEARCH_REMOVALS_KEEP_SECONDS (a store that looked longer ago starts over).
+SEARCH_SYNC_OVERLAP_SECONDS = env_int("SEARCH_SYNC_OVERLAP_SECONDS", 10)
+SEARCH_REMOVALS_KEEP_SECONDS = env_int("SEARCH_REMOVALS_KEEP_SECONDS", 24 * 3600)
 # Object-aware search (search.embedding.objects): a query without a crop finds up to this many things
 # in the photo (0 turns it off), decodes at least SEARCH_OBJECTS_DETAIL pixels on the shorter side for
 # finding and cropping them, and returns SEARCH_OBJECT_RESULTS hits per object.

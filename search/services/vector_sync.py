@@ -1,0 +1,190 @@
+"""Keeping a vector store in step with the database by reading only what changed since the last look.
+
+Three kinds of change, each found by its timestamp column (all indexed): embeddings written
+(``ImageEmbedding.updated_at``: new or re-embedded photos, photos that failed), products changed
+(``Product.updated_at``: price, category, (de)activation: their photos' attributes), photos deleted
+(``RemovedImage.removed_at``). A cursor remembers the newest timestamp applied. Timestamps are taken
+by the writing process before its commit, so a row can become visible with a timestamp slightly older
+than the cursor: each look re-lists (ids and timestamps only, never vectors) the rows of the last
+SEARCH_SYNC_OVERLAP_SECONDS and skips those already applied with the same timestamp. Vectors are read
+only for rows that are new to the cursor.
+
+The database stays the judge: query results are checked against the product rows (search.services.
+ranking), so a change a store has not seen yet costs only a candidate, never a wrong hit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from catalog.models import Product
+from search.index.attrs import NO_CATEGORY, Attrs
+from search.models import ImageEmbedding, RemovedImage
+
+from .embeddings import ID_CHUNK
+from .state import vector_from_bytes
+
+logger = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_ROW_FIELDS = (
+    "image_id",
+    "status",
+    "vector",
+    "image__product_id",
+    "image__product__category_id",
+    "image__product__price",
+    "image__product__is_active",
+)
+
+
+@dataclass
+class SyncCursor:
+    """Where a store's last look ended: the newest change time applied, and what was applied within the
+    overlap window before it (kind, id) -> timestamp."""
+
+    mark: datetime | None = None
+    seen: dict[tuple[str, int], datetime] = field(default_factory=dict)
+
+
+@dataclass
+class SyncReport:
+    upserted: int = 0
+    deleted: int = 0
+    vectors_read: int = 0
+
+
+def price_cents(price: Decimal | float | int | None) -> int:
+    return int((Decimal(str(price or 0)) * 100).to_integral_value())
+
+
+def store_sync(store, cursor: SyncCursor) -> SyncReport:
+    """Applies to ``store`` (a search.index VectorStore) what changed in the database after ``cursor``
+    for the store's model, and advances the cursor. A cursor without a mark loads every vector once."""
+    fingerprint = store.fingerprint
+    lower = cursor.mark - timedelta(seconds=settings.SEARCH_SYNC_OVERLAP_SECONDS) if cursor.mark else None
+    report = SyncReport()
+    embedded = ImageEmbedding.objects.filter(fingerprint=fingerprint)
+    if lower is None:
+        images = _all_changes(embedded, "updated_at", "image_id")
+        products, removed = {}, {}
+    else:
+        images = _new_changes(embedded, "updated_at", "image_id", "image", lower, cursor)
+        products = _new_changes(Product.objects, "updated_at", "id", "product", lower, cursor)
+        removed = _new_changes(RemovedImage.objects, "removed_at", "image_id", "removed", lower, cursor)
+    rows = _vector_rows(
+        fingerprint, everything=lower is None, image_ids=list(images), product_ids=list(products)
+    )
+    stamps = [*images.values(), *products.values(), *removed.values()]
+    mark = max([cursor.mark, *stamps], key=lambda t: t or _EPOCH)
+    mark_seconds = mark.timestamp() if mark else None
+    done = [row for row in rows if row[1] == ImageEmbedding.Status.DONE and row[2] is not None]
+    undone = [row[0] for row in rows if row[1] != ImageEmbedding.Status.DONE or row[2] is None]
+    report.vectors_read = len(rows)
+    if done:
+        ids, vectors, attrs = _arrays(done, store.dim)
+        store.upsert(ids, vectors, attrs, mark=mark_seconds)
+        report.upserted = len(done)
+    gone = np.asarray(sorted({*undone, *removed}), dtype=np.int64)
+    store.delete(gone, mark=mark_seconds)
+    report.deleted = len(gone)
+    _advance(cursor, mark, {("image", i): t for i, t in images.items()}, products, removed)
+    return report
+
+
+def cursor_outdated(cursor: SyncCursor, now: datetime | None = None) -> bool:
+    """Removals older than SEARCH_REMOVALS_KEEP_SECONDS are pruned: a cursor that old may miss some, so
+    its store must start over."""
+    if cursor.mark is None:
+        return False
+    keep = settings.SEARCH_REMOVALS_KEEP_SECONDS - settings.SEARCH_SYNC_OVERLAP_SECONDS
+    return cursor.mark < (now or timezone.now()) - timedelta(seconds=keep)
+
+
+def removed_images_prune(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.SEARCH_REMOVALS_KEEP_SECONDS)
+    return RemovedImage.objects.filter(removed_at__lt=cutoff).delete()[0]
+
+
+def image_removed(*, image_id: int) -> None:
+    """Remembers a deleted photo (inside the deleting transaction) and asks the writer to sync."""
+    RemovedImage.objects.create(image_id=image_id)
+    vector_sync_request()
+
+
+def vector_sync_request() -> None:
+    """Stores with a single writer (hnsw) learn changes from the worker: one sync task per transaction,
+    sent after it commits. Per-process stores (annoy) look by themselves before each query."""
+    if settings.SEARCH_VECTOR_BACKEND != "hnsw":
+        return
+    if getattr(connection, "_search_sync_requested", False):
+        return
+    from search.tasks import sync_vectors
+
+    connection._search_sync_requested = True
+
+    def send() -> None:
+        connection._search_sync_requested = False
+        sync_vectors.delay()
+
+    transaction.on_commit(send)
+
+
+def _new_changes(queryset, stamp: str, key: str, kind: str, lower: datetime, cursor: SyncCursor) -> dict:
+    """{id: timestamp} of rows changed after ``lower`` that the cursor has not applied yet (ids and
+    timestamps only: the overlap window is re-listed, never re-read)."""
+    listed = queryset.filter(**{f"{stamp}__gt": lower}).values_list(key, stamp)
+    return {ident: at for ident, at in listed if cursor.seen.get((kind, ident)) != at}
+
+
+def _all_changes(queryset, stamp: str, key: str) -> dict:
+    return dict(queryset.values_list(key, stamp))
+
+
+def _vector_rows(fingerprint: str, *, everything: bool, image_ids: list[int], product_ids: list[int]) -> list:
+    rows = ImageEmbedding.objects.filter(fingerprint=fingerprint)
+    if everything:
+        return list(rows.order_by("image_id").values_list(*_ROW_FIELDS).iterator(chunk_size=2000))
+    found: dict[int, tuple] = {}
+    for name, ids in (
+        ("image_id__in", sorted(set(image_ids))),
+        ("image__product_id__in", sorted(set(product_ids))),
+    ):
+        for start in range(0, len(ids), ID_CHUNK):
+            for row in rows.filter(**{name: ids[start : start + ID_CHUNK]}).values_list(*_ROW_FIELDS):
+                found[row[0]] = row
+    return [found[key] for key in sorted(found)]
+
+
+def _arrays(rows: list, dim: int) -> tuple[np.ndarray, np.ndarray, Attrs]:
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    vectors = np.stack([vector_from_bytes(row[2]) for row in rows]).astype(np.float32, copy=False)
+    if dim and vectors.shape[1] != dim:
+        raise ValueError(f"stored vectors have {vectors.shape[1]} dimensions, the store holds {dim}")
+    attrs = Attrs.of(
+        [row[3] for row in rows],
+        [NO_CATEGORY if row[4] is None else row[4] for row in rows],
+        [price_cents(row[5]) for row in rows],
+        [bool(row[6]) for row in rows],
+    )
+    return ids, vectors, attrs
+
+
+def _advance(cursor: SyncCursor, mark: datetime | None, images: dict, products: dict, removed: dict) -> None:
+    cursor.mark = mark
+    cursor.seen.update(images)
+    cursor.seen.update({("product", i): t for i, t in products.items()})
+    cursor.seen.update({("removed", i): t for i, t in removed.items()})
+    if mark is None:
+        return
+    # Only the overlap window can be listed again: older entries are never looked up.
+    horizon = mark - timedelta(seconds=settings.SEARCH_SYNC_OVERLAP_SECONDS)
+    cursor.seen = {key: at for key, at in cursor.seen.items() if at > horizon}
