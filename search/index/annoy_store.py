@@ -85,6 +85,8 @@ class AnnoyStore:
             raise ValueError(f"vectors have {vectors.shape[1]} dimensions, this store holds {self._dim}")
         with self._lock:
             if len(ids):
+                if self.reader is not None:
+                    _checked(self.reader)  # upserts compare with the mapped vectors
                 self.table.upsert(ids, vectors, attrs)
             self._advance(mark)
 

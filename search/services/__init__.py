@@ -31,6 +31,7 @@ from .status import (
     product_index_statuses,
 )
 from .status_text import index_state_explained, index_state_label
+from .vector_sync import vector_stores_sync
 
 __all__ = [
     "BuildFailed",
@@ -62,4 +63,5 @@ __all__ = [
     "product_index_statuses",
     "photo_search",
     "similar_products",
+    "vector_stores_sync",
 ]

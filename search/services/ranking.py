@@ -77,7 +77,10 @@ class Ranker:
     def __init__(self, fingerprint: str, serving: ServingIndex | None, timings: dict, dim: int = 0) -> None:
         self.fingerprint, self.timings, self.dim = fingerprint, timings, dim
         with timed(timings, "db"):
-            self.candidates = _CandidateSources(fingerprint, dim, serving)
+            try:
+                self.candidates = _CandidateSources(fingerprint, dim, serving)
+            except IndexCorrupt:  # damaged since serving_index checked it: what serves now
+                self.candidates = _CandidateSources(fingerprint, dim, serving_index())
 
     def hits(self, vectors: np.ndarray, *, k: int, filters: Filters) -> list[Hit]:
         """Top k products for the vectors (a product's score is its best over all of them)."""

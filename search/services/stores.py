@@ -65,8 +65,11 @@ def annoy_query_store(fingerprint: str, dim: int, serving: ServingIndex | None) 
 
 def forget_query_stores() -> None:
     """Tests that swap databases or index folders."""
+    from .hnsw import forget_hnsw_stores
+
     with _lock:
         _held.clear()
+    forget_hnsw_stores()
 
 
 def _key(fingerprint: str) -> tuple:
@@ -104,5 +107,5 @@ def _new_held(fingerprint: str, dim: int, build: ServingIndex | None) -> _Held:
         exact_below=settings.SEARCH_FILTER_EXACT_BELOW,
     )
     # The build holds every embedding up to this time: the delta starts there.
-    until = build.build.embeddings_until if build is not None and build.build is not None else None
+    until = build.until if build is not None else None
     return _Held(store=store, cursor=SyncCursor(mark=until))

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from catalog.models import Product
 from search.index.attrs import NO_CATEGORY, Attrs
+from search.index.store import normalised_rows
 from search.models import ImageEmbedding, RemovedImage
 
 from .embeddings import ID_CHUNK
@@ -86,8 +87,8 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
     stamps = [*images.values(), *products.values(), *removed.values()]
     mark = max([cursor.mark, *stamps], key=lambda t: t or _EPOCH)
     mark_seconds = mark.timestamp() if mark else None
-    done = [row for row in rows if row[1] == ImageEmbedding.Status.DONE and row[2] is not None]
-    undone = [row[0] for row in rows if row[1] != ImageEmbedding.Status.DONE or row[2] is None]
+    done = [row for row in rows if _done(row)]
+    undone = [row[0] for row in rows if not _done(row)]
     report.vectors_read = len(rows)
     if done:
         ids, vectors, attrs = _arrays(done, store.dim)
@@ -98,6 +99,17 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
     report.deleted = len(gone)
     _advance(cursor, mark, {("image", i): t for i, t in images.items()}, products, removed)
     return report
+
+
+def vector_stores_sync() -> str:
+    """The worker's sync: hnsw stores take what changed; old photo deletions are forgotten."""
+    pruned = removed_images_prune()
+    if settings.SEARCH_VECTOR_BACKEND != "hnsw":
+        return f"annoy stores follow by themselves; {pruned} old deletions pruned"
+    from .hnsw import hnsw_sync
+
+    report = hnsw_sync()
+    return f"{report.upserted} vectors upserted, {report.deleted} deleted; {pruned} old deletions pruned"
 
 
 def cursor_outdated(cursor: SyncCursor, now: datetime | None = None) -> bool:
@@ -122,20 +134,34 @@ def image_removed(*, image_id: int) -> None:
 
 def vector_sync_request() -> None:
     """Stores with a single writer (hnsw) learn changes from the worker: one sync task per transaction,
-    sent after it commits. Per-process stores (annoy) look by themselves before each query."""
+    sent after it commits (none if it rolls back). Per-process stores (annoy) look before each query."""
     if settings.SEARCH_VECTOR_BACKEND != "hnsw":
         return
-    if getattr(connection, "_search_sync_requested", False):
+    # Django keeps the callbacks of the open transaction here (cleared on rollback): send one per commit.
+    if any(entry[1] is _sync_send for entry in connection.run_on_commit):
         return
+    transaction.on_commit(_sync_send)
+
+
+def _sync_send() -> None:
     from search.tasks import sync_vectors
 
-    connection._search_sync_requested = True
+    sync_vectors.delay()
 
-    def send() -> None:
-        connection._search_sync_requested = False
-        sync_vectors.delay()
 
-    transaction.on_commit(send)
+def all_vector_arrays(fingerprint: str, dim: int) -> tuple[np.ndarray, np.ndarray, Attrs]:
+    """Every done vector of this model with its attributes (a store built from scratch)."""
+    rows = [
+        row for row in _vector_rows(fingerprint, everything=True, image_ids=[], product_ids=[]) if _done(row)
+    ]
+    if not rows:
+        return np.empty(0, np.int64), np.empty((0, dim), np.float32), Attrs.empty()
+    ids, vectors, attrs = _arrays(rows, dim)
+    return ids, normalised_rows(vectors, ids), attrs
+
+
+def _done(row: tuple) -> bool:
+    return row[1] == ImageEmbedding.Status.DONE and row[2] is not None
 
 
 def _new_changes(queryset, stamp: str, key: str, kind: str, lower: datetime, cursor: SyncCursor) -> dict:

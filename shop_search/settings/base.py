@@ -296,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
         ("reap-index-builds", "search.reap"),
         ("reap-import-jobs", "catalog.reap_imports"),
         ("fold-in-fresh-photos", "search.fold_in"),
+        # hnsw: catches what no signal announced (e.g. a bulk update); prunes old photo deletions.
+        ("sync-vector-stores", "search.sync_vectors"),
     ]
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(

@@ -202,7 +202,8 @@ class HnswStore:
     def _write(self, record: LogRecord) -> None:
         if not self._writing:
             raise RuntimeError("hnsw stores are changed only inside writing() (one writer at a time)")
-        if len(record.ids) == 0 and (record.mark is None or record.mark == self._mark):
+        unchanged_mark = record.mark is None or (self._mark is not None and record.mark <= self._mark + 1e-6)
+        if len(record.ids) == 0 and unchanged_mark:
             return
         self._offset = log_append(log_path(self.store_dir, self.version), record)
         self._apply(record)
