@@ -131,9 +131,11 @@ class AnnoyStore:
         )
         if not use_trees:
             return self.table.exact(q, k, np.flatnonzero(mask))
-        # Over-fetch in proportion to what the filter lets through, so ~k * OVERFETCH candidates pass.
-        fetch = min(base_n, math.ceil(max(k * OVERFETCH_FACTOR, MIN_CANDIDATES) * base_n / base_passing))
-        candidates = self.reader.annoy_rows(q, fetch, self.search_k)
+        # Over-fetch, and inspect more nodes, in proportion to what the filter lets through: about as
+        # many passing candidates and passing nodes as an unfiltered search sees.
+        share = base_passing / base_n
+        fetch = min(base_n, math.ceil(max(k * OVERFETCH_FACTOR, MIN_CANDIDATES) / share))
+        candidates = self.reader.annoy_rows(q, fetch, math.ceil(self.search_k / share))
         candidates = candidates[base_mask[candidates]]
         if len(candidates) < min(k, base_passing):
             candidates = np.flatnonzero(base_mask)  # the trees missed: exact over the passing rows fills k
