@@ -205,3 +205,6 @@ class IndexStatusOutputSerializer(serializers.Serializer):
         help_text="Empty, or why the published index build does not serve and what serves instead."
     )
     state = serializers.ChoiceField(choices=["empty", "building", "ready", "stale", "model-mismatch"])
+    backend = serializers.ChoiceField(
+        choices=["annoy", "hnsw"], help_text="The vector store that serves searches (SEARCH_VECTOR_BACKEND)."
+    )

@@ -90,6 +90,10 @@ class AnnoyStore:
                 self.table.upsert(ids, vectors, attrs)
             self._advance(mark)
 
+    def update_attrs(self, ids: np.ndarray, attrs: Attrs) -> np.ndarray:
+        with self._lock:
+            return self.table.update_attrs(np.asarray(ids, dtype=np.int64).reshape(-1), attrs)
+
     def delete(self, ids: np.ndarray, *, mark: float | None = None) -> None:
         with self._lock:
             if len(ids):

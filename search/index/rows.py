@@ -157,6 +157,14 @@ class RowTable:
         self.generation += 1
         return np.arange(start, len(self), dtype=np.int64), killed
 
+    def update_attrs(self, ids: np.ndarray, attrs: Attrs) -> np.ndarray:
+        """New attributes for the live rows of these ids; returns the ids without a live row."""
+        rows = self.rows_of(ids)
+        held = rows >= 0
+        self._set_attrs(rows[held], attrs.take(np.flatnonzero(held)))
+        self.generation += 1
+        return np.asarray(ids, dtype=np.int64)[~held]
+
     def delete(self, ids: np.ndarray) -> np.ndarray:
         """Kills the live rows of these ids; returns them."""
         rows = self.rows_of(ids)

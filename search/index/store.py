@@ -53,6 +53,11 @@ class VectorStore(Protocol):
         ``sync_mark``."""
         ...
 
+    def update_attrs(self, ids: np.ndarray, attrs: Attrs) -> np.ndarray:
+        """New attributes for vectors the store holds (no vector read or sent); returns the ids it does
+        not hold, which the caller upserts with their vectors."""
+        ...
+
     def delete(self, ids: np.ndarray, *, mark: float | None = None) -> None: ...
 
     def search(

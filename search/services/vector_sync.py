@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Product
@@ -45,6 +45,7 @@ _ROW_FIELDS = (
     "image__product__price",
     "image__product__is_active",
 )
+_ATTR_FIELDS = ("image_id", *_ROW_FIELDS[3:])
 
 
 @dataclass
@@ -81,9 +82,12 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
         images = _new_changes(embedded, "updated_at", "image_id", "image", lower, cursor)
         products = _new_changes(Product.objects, "updated_at", "id", "product", lower, cursor)
         removed = _new_changes(RemovedImage.objects, "removed_at", "image_id", "removed", lower, cursor)
-    rows = _vector_rows(
-        fingerprint, everything=lower is None, image_ids=list(images), product_ids=list(products)
-    )
+    rows = _vector_rows(fingerprint, everything=lower is None, image_ids=list(images))
+    if products:
+        # Changed products: new attributes for the photos the store holds, vectors only for the others
+        # (e.g. a product re-activated after the build left it out).
+        missing = _attributes_update(store, fingerprint, list(products), skip=set(images))
+        rows += _vector_rows(fingerprint, everything=False, image_ids=list(missing))
     stamps = [*images.values(), *products.values(), *removed.values()]
     mark = max([cursor.mark, *stamps], key=lambda t: t or _EPOCH)
     mark_seconds = mark.timestamp() if mark else None
@@ -133,14 +137,12 @@ def image_removed(*, image_id: int) -> None:
 
 
 def vector_sync_request() -> None:
-    """Stores with a single writer (hnsw) learn changes from the worker: one sync task per transaction,
-    sent after it commits (none if it rolls back). Per-process stores (annoy) look before each query."""
-    if settings.SEARCH_VECTOR_BACKEND != "hnsw":
-        return
-    # Django keeps the callbacks of the open transaction here (cleared on rollback): send one per commit.
-    if any(entry[1] is _sync_send for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(_sync_send)
+    """Stores with a single writer (hnsw) learn changes from the worker: a sync task sent after the
+    transaction commits (none if it rolls back). Syncs are idempotent and cheap when another one already
+    applied the change, so a bulk change may send several. Per-process stores (annoy) look by themselves
+    before each query."""
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+        transaction.on_commit(_sync_send)
 
 
 def _sync_send() -> None:
@@ -151,9 +153,7 @@ def _sync_send() -> None:
 
 def all_vector_arrays(fingerprint: str, dim: int) -> tuple[np.ndarray, np.ndarray, Attrs]:
     """Every done vector of this model with its attributes (a store built from scratch)."""
-    rows = [
-        row for row in _vector_rows(fingerprint, everything=True, image_ids=[], product_ids=[]) if _done(row)
-    ]
+    rows = [row for row in _vector_rows(fingerprint, everything=True, image_ids=[]) if _done(row)]
     if not rows:
         return np.empty(0, np.int64), np.empty((0, dim), np.float32), Attrs.empty()
     ids, vectors, attrs = _arrays(rows, dim)
@@ -175,19 +175,30 @@ def _all_changes(queryset, stamp: str, key: str) -> dict:
     return dict(queryset.values_list(key, stamp))
 
 
-def _vector_rows(fingerprint: str, *, everything: bool, image_ids: list[int], product_ids: list[int]) -> list:
+def _vector_rows(fingerprint: str, *, everything: bool, image_ids: list[int]) -> list:
     rows = ImageEmbedding.objects.filter(fingerprint=fingerprint)
     if everything:
         return list(rows.order_by("image_id").values_list(*_ROW_FIELDS).iterator(chunk_size=2000))
-    found: dict[int, tuple] = {}
-    for name, ids in (
-        ("image_id__in", sorted(set(image_ids))),
-        ("image__product_id__in", sorted(set(product_ids))),
-    ):
-        for start in range(0, len(ids), ID_CHUNK):
-            for row in rows.filter(**{name: ids[start : start + ID_CHUNK]}).values_list(*_ROW_FIELDS):
-                found[row[0]] = row
-    return [found[key] for key in sorted(found)]
+    ids = sorted(set(image_ids))
+    found: list = []
+    for start in range(0, len(ids), ID_CHUNK):
+        found += rows.filter(image_id__in=ids[start : start + ID_CHUNK]).values_list(*_ROW_FIELDS)
+    return found
+
+
+def _attributes_update(store, fingerprint: str, product_ids: list[int], *, skip: set[int]) -> np.ndarray:
+    """Sends the current attributes of the changed products' done photos (no vectors read); returns
+    the image ids the store does not hold."""
+    ids = sorted(set(product_ids))
+    rows = []
+    done = ImageEmbedding.objects.filter(fingerprint=fingerprint, status=ImageEmbedding.Status.DONE)
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = done.filter(image__product_id__in=ids[start : start + ID_CHUNK])
+        rows += [row for row in chunk.values_list(*_ATTR_FIELDS) if row[0] not in skip]
+    if not rows:
+        return np.empty(0, np.int64)
+    image_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    return store.update_attrs(image_ids, _attrs([row[1:] for row in rows]))
 
 
 def _arrays(rows: list, dim: int) -> tuple[np.ndarray, np.ndarray, Attrs]:
@@ -195,13 +206,17 @@ def _arrays(rows: list, dim: int) -> tuple[np.ndarray, np.ndarray, Attrs]:
     vectors = np.stack([vector_from_bytes(row[2]) for row in rows]).astype(np.float32, copy=False)
     if dim and vectors.shape[1] != dim:
         raise ValueError(f"stored vectors have {vectors.shape[1]} dimensions, the store holds {dim}")
-    attrs = Attrs.of(
-        [row[3] for row in rows],
-        [NO_CATEGORY if row[4] is None else row[4] for row in rows],
-        [price_cents(row[5]) for row in rows],
-        [bool(row[6]) for row in rows],
+    return ids, vectors, _attrs([row[3:] for row in rows])
+
+
+def _attrs(columns: list[tuple]) -> Attrs:
+    """From (product id, category id, price, is_active) tuples."""
+    return Attrs.of(
+        [row[0] for row in columns],
+        [NO_CATEGORY if row[1] is None else row[1] for row in columns],
+        [price_cents(row[2]) for row in columns],
+        [bool(row[3]) for row in columns],
     )
-    return ids, vectors, attrs
 
 
 def _advance(cursor: SyncCursor, mark: datetime | None, images: dict, products: dict, removed: dict) -> None:

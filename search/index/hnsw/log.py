@@ -21,7 +21,7 @@ from ..attrs import Attrs
 
 MAGIC = b"HVL1"
 _HEADER = struct.Struct("<4sII")
-UPSERT, DELETE = 0, 1
+UPSERT, DELETE, ATTRS = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class LogRecord:
     op: int
     ids: np.ndarray
     vectors: np.ndarray | None = None  # UPSERT only
-    attrs: Attrs | None = None  # UPSERT only
+    attrs: Attrs | None = None  # UPSERT and ATTRS
     mark: float | None = None
 
 
@@ -94,7 +94,9 @@ def _parse(payload: bytes) -> LogRecord:
     with np.load(io.BytesIO(payload)) as data:
         mark = float(data["mark"])
         mark_or_none = None if np.isnan(mark) else mark
-        if int(data["op"]) == UPSERT:
+        op = int(data["op"])
+        if op in (UPSERT, ATTRS):
             attrs = Attrs.of(data["product"], data["category"], data["price"], data["active"])
-            return LogRecord(UPSERT, data["ids"], data["vectors"], attrs, mark_or_none)
+            vectors = data["vectors"] if op == UPSERT else None
+            return LogRecord(op, data["ids"], vectors, attrs, mark_or_none)
         return LogRecord(DELETE, data["ids"], mark=mark_or_none)

@@ -40,7 +40,7 @@ from .files import (
     log_path,
     snapshot_write,
 )
-from .log import DELETE, UPSERT, LogRecord, log_append, log_read, log_size
+from .log import ATTRS, DELETE, UPSERT, LogRecord, log_append, log_read, log_size
 
 DEFAULT_EF = 64
 DEFAULT_EXACT_BELOW = 0.05
@@ -160,6 +160,8 @@ class HnswStore:
                 self._graph.add_items(self.table.vectors_at(new_rows), new_rows, num_threads=1)
         elif record.op == DELETE:
             self._mark_deleted(self.table.delete(record.ids))
+        elif record.op == ATTRS:
+            self.table.update_attrs(record.ids, record.attrs)
         self.logged_rows += len(record.ids)
         if record.mark is not None and (self._mark is None or record.mark > self._mark):
             self._mark = record.mark
@@ -195,6 +197,14 @@ class HnswStore:
         if vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have {vectors.shape[1]} dimensions, this store holds {self.dim}")
         self._write(LogRecord(UPSERT, ids, vectors, attrs, mark))
+
+    def update_attrs(self, ids: np.ndarray, attrs: Attrs) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        with self._lock:
+            held = self.table.rows_of(ids) >= 0
+        if held.any():
+            self._write(LogRecord(ATTRS, ids[held], attrs=attrs.take(np.flatnonzero(held))))
+        return ids[~held]
 
     def delete(self, ids: np.ndarray, *, mark: float | None = None) -> None:
         self._write(LogRecord(DELETE, np.asarray(ids, dtype=np.int64).reshape(-1), mark=mark))
