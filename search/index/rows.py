@@ -133,8 +133,25 @@ class RowTable:
         """The k best of ``rows`` for the normalised query: (rows, cosine similarity), best first."""
         if len(rows) == 0 or k <= 0:
             return rows[:0], np.empty(0, dtype=np.float32)
-        scores = self.vectors_at(rows) @ q
-        return top_k(rows, scores, k)
+        return top_k(rows, self._scores(q, np.asarray(rows, dtype=np.int64)), k)
+
+    def _scores(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Similarity of each row. When a part (base or delta) is mostly wanted, scoring all of it in place
+        is cheaper than gathering the rows first (a copy of every wanted vector)."""
+        scores = np.empty(len(rows), dtype=np.float32)
+        in_base = rows < self.base_count
+        for part, matrix, offset in (
+            (in_base, self._base_vectors, 0),
+            (~in_base, self._delta_vectors.view, self.base_count),
+        ):
+            wanted = rows[part] - offset
+            if len(wanted) == 0:
+                continue
+            if len(wanted) * 3 >= len(matrix):
+                scores[part] = (matrix @ q)[wanted]
+            else:
+                scores[part] = self.vectors_at(wanted + offset) @ q
+        return scores
 
     # --- changing ------------------------------------------------------------------------------
 

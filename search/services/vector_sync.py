@@ -3,11 +3,11 @@
 Three kinds of change, each found by its timestamp column (all indexed): embeddings written
 (``ImageEmbedding.updated_at``: new or re-embedded photos, photos that failed), products changed
 (``Product.updated_at``: price, category, (de)activation: their photos' attributes), photos deleted
-(``RemovedImage.removed_at``). A cursor remembers the newest timestamp applied. Timestamps are taken
-by the writing process before its commit, so a row can become visible with a timestamp slightly older
-than the cursor: each look re-lists (ids and timestamps only, never vectors) the rows of the last
-SEARCH_SYNC_OVERLAP_SECONDS and skips those already applied with the same timestamp. Vectors are read
-only for rows that are new to the cursor.
+(``RemovedImage.removed_at``). A cursor remembers when it last looked. Timestamps are taken by the
+writing process (on its clock) before its commit, so a row can become visible with a timestamp slightly
+older than that look: each look lists (ids and timestamps only, never vectors) the rows changed since
+SEARCH_SYNC_OVERLAP_SECONDS before the previous look and skips those already applied with the same
+timestamp. Vectors are read only for rows that are new to the cursor.
 
 The database stays the judge: query results are checked against the product rows (search.services.
 ranking), so a change a store has not seen yet costs only a candidate, never a wrong hit.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -34,7 +34,6 @@ from .embeddings import ID_CHUNK
 from .state import vector_from_bytes
 
 logger = logging.getLogger(__name__)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _ROW_FIELDS = (
     "image_id",
@@ -50,8 +49,8 @@ _ATTR_FIELDS = ("image_id", *_ROW_FIELDS[3:])
 
 @dataclass
 class SyncCursor:
-    """Where a store's last look ended: the newest change time applied, and what was applied within the
-    overlap window before it (kind, id) -> timestamp."""
+    """When a store last looked (or, for a build, since when its rows may be missing), and what it
+    applied within the overlap window before that: (kind, id) -> timestamp."""
 
     mark: datetime | None = None
     seen: dict[tuple[str, int], datetime] = field(default_factory=dict)
@@ -72,6 +71,7 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
     """Applies to ``store`` (a search.index VectorStore) what changed in the database after ``cursor``
     for the store's model, and advances the cursor. A cursor without a mark loads every vector once."""
     fingerprint = store.fingerprint
+    looked_at = timezone.now()  # taken first: a row committed after the queries has a later timestamp
     lower = cursor.mark - timedelta(seconds=settings.SEARCH_SYNC_OVERLAP_SECONDS) if cursor.mark else None
     report = SyncReport()
     embedded = ImageEmbedding.objects.filter(fingerprint=fingerprint)
@@ -79,7 +79,9 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
         images = _all_changes(embedded, "updated_at", "image_id")
         products, removed = {}, {}
     else:
-        images = _new_changes(embedded, "updated_at", "image_id", "image", lower, cursor)
+        images = _new_changes(
+            ImageEmbedding.objects, "updated_at", "image_id", "image", lower, cursor, fingerprint
+        )
         products = _new_changes(Product.objects, "updated_at", "id", "product", lower, cursor)
         removed = _new_changes(RemovedImage.objects, "removed_at", "image_id", "removed", lower, cursor)
     rows = _vector_rows(fingerprint, everything=lower is None, image_ids=list(images))
@@ -88,9 +90,8 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
         # (e.g. a product re-activated after the build left it out).
         missing = _attributes_update(store, fingerprint, list(products), skip=set(images))
         rows += _vector_rows(fingerprint, everything=False, image_ids=list(missing))
-    stamps = [*images.values(), *products.values(), *removed.values()]
-    mark = max([cursor.mark, *stamps], key=lambda t: t or _EPOCH)
-    mark_seconds = mark.timestamp() if mark else None
+    mark = max(looked_at, cursor.mark) if cursor.mark else looked_at
+    mark_seconds = mark.timestamp()
     done = [row for row in rows if _done(row)]
     undone = [row[0] for row in rows if not _done(row)]
     report.vectors_read = len(rows)
@@ -164,11 +165,19 @@ def _done(row: tuple) -> bool:
     return row[1] == ImageEmbedding.Status.DONE and row[2] is not None
 
 
-def _new_changes(queryset, stamp: str, key: str, kind: str, lower: datetime, cursor: SyncCursor) -> dict:
+def _new_changes(
+    queryset, stamp: str, key: str, kind: str, lower: datetime, cursor: SyncCursor, fingerprint: str = ""
+) -> dict:
     """{id: timestamp} of rows changed after ``lower`` that the cursor has not applied yet (ids and
-    timestamps only: the overlap window is re-listed, never re-read)."""
-    listed = queryset.filter(**{f"{stamp}__gt": lower}).values_list(key, stamp)
-    return {ident: at for ident, at in listed if cursor.seen.get((kind, ident)) != at}
+    timestamps only: the overlap window is listed again, never read again). Filtered on the indexed
+    timestamp alone, so the database walks only the recent rows (other models' rows are skipped here)."""
+    fields = (key, stamp, "fingerprint") if fingerprint else (key, stamp)
+    listed = queryset.filter(**{f"{stamp}__gt": lower}).values_list(*fields)
+    return {
+        row[0]: row[1]
+        for row in listed
+        if cursor.seen.get((kind, row[0])) != row[1] and (not fingerprint or row[2] == fingerprint)
+    }
 
 
 def _all_changes(queryset, stamp: str, key: str) -> dict:

@@ -94,7 +94,8 @@ def synthetic_catalog(n: int, rare_every: int):
     )
     sha = [f"{i:064x}" for i in range(n)]
     images = ProductImage.objects.bulk_create(
-        ProductImage(product=product, image=f"synthetic/{i}.jpg", sha256=sha[i], width=8, height=8) for i, product in enumerate(products)
+        ProductImage(product=product, image=f"synthetic/{i}.jpg", sha256=sha[i], width=8, height=8)
+        for i, product in enumerate(products)
     )
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((n, embedder.dim)).astype(np.float32)
