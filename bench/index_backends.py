@@ -93,8 +93,8 @@ def bench_backends(
         flush=True,
     )
     reader = IndexReader(build_path(workdir / "annoy", manifest.version))
-    annoy = AnnoyStore(reader, exact_threshold=0, exact_below=args.exact_below)
-    hnsw = HnswStore(workdir / "hnsw", exact_below=args.exact_below)
+    annoy = AnnoyStore(reader, exact_threshold=0, exact_below=args.annoy_exact_below)
+    hnsw = HnswStore(workdir / "hnsw", exact_below=args.hnsw_exact_below)
     raw = hnswlib.Index(space="ip", dim=dim)
     raw.load_index(str(build_path(workdir / "hnsw", current_version(workdir / "hnsw")) / GRAPH_NAME))
 
@@ -141,8 +141,15 @@ def _filtered(args, annoy: AnnoyStore, hnsw: HnswStore, vectors, queries, catego
         scores = queries @ vectors[passing].T
         truth = [passing[np.argsort(-s)[:K]] for s in scores]
         configs = {}
-        for name, store in (("annoy store", annoy), ("hnsw store", hnsw)):
-            for path, below in (("auto", args.exact_below), ("in search", 0.0), ("exact", 1.01)):
+        for name, store, auto in (
+            ("annoy store", annoy, args.annoy_exact_below),
+            ("hnsw store", hnsw, args.hnsw_exact_below),
+        ):
+            for path, below in (
+                (f"auto (exact below {auto:.0%})", auto),
+                ("in search", 0.0),
+                ("exact", 1.01),
+            ):
                 configs[(name, path)] = _filtered_search(store, flt, below)
         results = interleaved(configs, queries, args.rounds)
         for (engine, path), (latencies, found) in results.items():
@@ -156,7 +163,7 @@ def _filtered(args, annoy: AnnoyStore, hnsw: HnswStore, vectors, queries, catego
                 f"{recall(found, truth):.3f}",
             )
             print(row(*cells, f"{p50:.2f}", f"{p99:.2f}"), flush=True)
-    annoy.exact_below = hnsw.exact_below = args.exact_below
+    annoy.exact_below, hnsw.exact_below = args.annoy_exact_below, args.hnsw_exact_below
 
 
 def _annoy(store: AnnoyStore, search_k: int):

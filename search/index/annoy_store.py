@@ -26,7 +26,7 @@ from .store import normalised_rows
 
 # Below this share of the build passing a filter, the passing rows are searched exactly: measured by
 # bench/bench_index.py (docs/benchmarks.md, "Filtered queries").
-DEFAULT_EXACT_BELOW = 0.05
+DEFAULT_EXACT_BELOW = 0.2
 
 
 class AnnoyStore:

@@ -67,7 +67,7 @@ def hnsw_store(folder: Path | None) -> HnswStore | None:
             store = _stores.get(key)
             if store is None:
                 store = _stores[key] = HnswStore(
-                    folder, ef=settings.SEARCH_HNSW_EF, exact_below=settings.SEARCH_FILTER_EXACT_BELOW
+                    folder, ef=settings.SEARCH_HNSW_EF, exact_below=settings.SEARCH_HNSW_FILTER_EXACT_BELOW
                 )
                 return store
         store.refresh()

@@ -217,9 +217,10 @@ SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
 SEARCH_VECTOR_BACKEND = os.environ.get("SEARCH_VECTOR_BACKEND", "annoy")
 if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw"}:
     raise ImproperlyConfigured(f"SEARCH_VECTOR_BACKEND must be annoy or hnsw, not {SEARCH_VECTOR_BACKEND!r}")
-# Below this share of the vectors passing a filter, the passing ones are searched exactly (measured:
-# docs/benchmarks.md, "Filtered queries").
-SEARCH_FILTER_EXACT_BELOW = float(os.environ.get("SEARCH_FILTER_EXACT_BELOW", "0.05"))
+# Below this share of the vectors passing a filter, the passing ones are searched exactly instead of
+# inside Annoy / hnswlib (measured cut-overs: docs/benchmarks.md, "Vector backends").
+SEARCH_ANNOY_FILTER_EXACT_BELOW = float(os.environ.get("SEARCH_ANNOY_FILTER_EXACT_BELOW", "0.2"))
+SEARCH_HNSW_FILTER_EXACT_BELOW = float(os.environ.get("SEARCH_HNSW_FILTER_EXACT_BELOW", "0.05"))
 # hnsw: graph degree, build and query breadth (recall@10 >= 0.98 at 1M x 256-d, docs/benchmarks.md), and
 # how many logged changes make the worker write a new snapshot (readers replay the log up to it).
 SEARCH_HNSW_M = env_int("SEARCH_HNSW_M", 16)
