@@ -247,8 +247,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ef", type=ints, default=[32, 64, 128], help="hnsw ef values (query breadth)")
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--hnsw-ef-construction", type=int, default=100)
-    parser.add_argument("--annoy-exact-below", type=float, default=0.2, help="filter share: exact below it")
-    parser.add_argument("--hnsw-exact-below", type=float, default=0.05, help="filter share: exact below it")
+    parser.add_argument(
+        "--annoy-exact-rows", type=int, default=30_000, help="filtered: exact up to these rows"
+    )
+    parser.add_argument(
+        "--hnsw-exact-rows", type=int, default=10_000, help="filtered: exact up to these rows"
+    )
     parser.add_argument(
         "--filter-search-k", type=int, default=20_000, help="annoy search_k for filtered queries"
     )

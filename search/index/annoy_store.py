@@ -6,9 +6,10 @@ and replaced build rows are killed, attribute changes (deactivated, new price) a
 The caller feeds the delta incrementally (search.services.vector_sync) and a new build replaces the
 whole store.
 
-Filtered search: when at least ``exact_below`` of the build passes the filter, Annoy's candidates are
-over-fetched in proportion (k / share) and masked; otherwise, or when the candidates still hold fewer
-than k passing rows, the passing rows are searched exactly. Either way k is filled when k rows pass.
+Filtered search: when more than ``exact_rows`` rows of the build pass the filter, Annoy's candidates
+are over-fetched in proportion (k / share, and search_k / share nodes inspected) and masked; otherwise,
+or when the candidates still hold fewer than k passing rows, the passing rows are searched exactly.
+Either way k is filled when k rows pass.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from .reader import DEFAULT_EXACT_THRESHOLD, DEFAULT_SEARCH_K, MIN_CANDIDATES, O
 from .rows import RowTable, normalised_query
 from .store import normalised_rows
 
-# Below this share of the build passing a filter, the passing rows are searched exactly: measured by
-# bench/bench_index.py (docs/benchmarks.md, "Filtered queries").
-DEFAULT_EXACT_BELOW = 0.2
+# Up to this many rows passing a filter, they are searched exactly: exact cost grows with the rows that
+# pass, the trees' with 1 / share. Measured by bench_index.py --backends (docs/benchmarks.md).
+DEFAULT_EXACT_ROWS = 30_000
 
 
 class AnnoyStore:
@@ -40,7 +41,7 @@ class AnnoyStore:
         dim: int = 0,
         search_k: int = DEFAULT_SEARCH_K,
         exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
-        exact_below: float = DEFAULT_EXACT_BELOW,
+        exact_rows: int = DEFAULT_EXACT_ROWS,
     ) -> None:
         """``reader`` None: no build of this model serves; every vector is in the delta (exact)."""
         self.reader = reader
@@ -51,7 +52,7 @@ class AnnoyStore:
             self.table = RowTable(reader.ids, reader.vectors, attrs)
         else:
             self.table = RowTable(np.empty(0, np.int64), np.empty((0, self._dim), np.float32), Attrs.empty())
-        self.search_k, self.exact_threshold, self.exact_below = search_k, exact_threshold, exact_below
+        self.search_k, self.exact_threshold, self.exact_rows = search_k, exact_threshold, exact_rows
         self._mark: float | None = None
         self._lock = threading.RLock()
 
@@ -131,7 +132,7 @@ class AnnoyStore:
             self.reader is not None
             and self.reader.has_annoy
             and base_n > self.exact_threshold
-            and base_passing >= self.exact_below * base_n
+            and base_passing > self.exact_rows
         )
         if not use_trees:
             return self.table.exact(q, k, np.flatnonzero(mask))

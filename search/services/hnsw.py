@@ -11,6 +11,7 @@ rows) and the alias swapped to it; until then the previous model's store keeps s
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -67,7 +68,7 @@ def hnsw_store(folder: Path | None) -> HnswStore | None:
             store = _stores.get(key)
             if store is None:
                 store = _stores[key] = HnswStore(
-                    folder, ef=settings.SEARCH_HNSW_EF, exact_below=settings.SEARCH_HNSW_FILTER_EXACT_BELOW
+                    folder, ef=settings.SEARCH_HNSW_EF, exact_rows=settings.SEARCH_HNSW_FILTER_EXACT_ROWS
                 )
                 return store
         store.refresh()
@@ -153,10 +154,7 @@ def _reader_after_publish(folder: Path, version: str) -> HnswStore:
 
 def _created(folder: Path, embedder) -> HnswStore | None:
     folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / ".create.lock"
-    import fcntl
-
-    with open(lock, "a") as fh:
+    with open(folder / ".create.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)  # two workers starting together build it once
         try:
             if hnsw_store(folder) is None:
@@ -194,7 +192,7 @@ def _sync_locked(store: HnswStore) -> SyncReport:
     key = str(store.store_dir)
     store_mark = _as_time(store.sync_mark)
     cursor = _cursors.get(key)
-    if cursor is None or cursor.mark != store_mark:
+    if cursor is None or not _same_time(cursor.mark, store_mark):
         # Another writer went further, or a rebuild went back: start from what the store holds.
         cursor = _cursors[key] = SyncCursor(mark=store_mark)
     report = store_sync(store, cursor)
@@ -206,6 +204,13 @@ def _sync_locked(store: HnswStore) -> SyncReport:
             logger.warning("Could not remove old hnsw snapshots", exc_info=True)
     cursor.mark = _as_time(store.sync_mark)
     return report
+
+
+def _same_time(a: datetime | None, b: datetime | None) -> bool:
+    """Equal up to the float rounding of the store's mark (seconds as a double: about a microsecond)."""
+    if a is None or b is None:
+        return a is b
+    return abs((a - b).total_seconds()) < 1e-3
 
 
 def _as_time(mark: float | None) -> datetime | None:

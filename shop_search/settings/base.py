@@ -217,15 +217,15 @@ SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
 SEARCH_VECTOR_BACKEND = os.environ.get("SEARCH_VECTOR_BACKEND", "annoy")
 if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw"}:
     raise ImproperlyConfigured(f"SEARCH_VECTOR_BACKEND must be annoy or hnsw, not {SEARCH_VECTOR_BACKEND!r}")
-# Below this share of the vectors passing a filter, the passing ones are searched exactly instead of
+# Up to this many vectors passing a filter, the passing ones are scored exactly instead of searched
 # inside Annoy / hnswlib (measured cut-overs: docs/benchmarks.md, "Vector backends").
-SEARCH_ANNOY_FILTER_EXACT_BELOW = float(os.environ.get("SEARCH_ANNOY_FILTER_EXACT_BELOW", "0.2"))
-SEARCH_HNSW_FILTER_EXACT_BELOW = float(os.environ.get("SEARCH_HNSW_FILTER_EXACT_BELOW", "0.05"))
+SEARCH_ANNOY_FILTER_EXACT_ROWS = env_int("SEARCH_ANNOY_FILTER_EXACT_ROWS", 30_000)
+SEARCH_HNSW_FILTER_EXACT_ROWS = env_int("SEARCH_HNSW_FILTER_EXACT_ROWS", 10_000)
 # hnsw: graph degree, build and query breadth (recall@10 >= 0.98 at 1M x 256-d, docs/benchmarks.md), and
 # how many logged changes make the worker write a new snapshot (readers replay the log up to it).
 SEARCH_HNSW_M = env_int("SEARCH_HNSW_M", 16)
 SEARCH_HNSW_EF_CONSTRUCTION = env_int("SEARCH_HNSW_EF_CONSTRUCTION", 100)
-SEARCH_HNSW_EF = env_int("SEARCH_HNSW_EF", 64)
+SEARCH_HNSW_EF = env_int("SEARCH_HNSW_EF", 128)
 SEARCH_HNSW_SNAPSHOT_CHANGES = env_int("SEARCH_HNSW_SNAPSHOT_CHANGES", 10_000)
 # Stores read only what changed since their last look; rows of the last SEARCH_SYNC_OVERLAP_SECONDS are
 # listed again (ids only) for writers whose commit came after their timestamp. Deleted photos are

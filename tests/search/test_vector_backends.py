@@ -116,8 +116,8 @@ def synthetic_catalog(n: int, rare_every: int):
 
 def test_a_filter_passing_one_percent_fills_k(backend, settings):
     settings.SEARCH_EXACT_THRESHOLD = 0  # Annoy's trees answer, however small the catalog
-    settings.SEARCH_ANNOY_FILTER_EXACT_BELOW = 0.0  # the in-search filter, not the exact search, at 1 %
-    settings.SEARCH_HNSW_FILTER_EXACT_BELOW = 0.0
+    settings.SEARCH_ANNOY_FILTER_EXACT_ROWS = 0  # the in-search filter, not the exact search, at 1 %
+    settings.SEARCH_HNSW_FILTER_EXACT_ROWS = 0
     rare, vectors = synthetic_catalog(400, rare_every=100)  # 4 of 400 pass
     assert build_now().status == "succeeded"
     embedder = current_embedder()
@@ -181,3 +181,39 @@ def test_annoy_queries_read_only_the_vectors_that_changed(settings, shop, photo_
 
 def _vector_reads(queries) -> list[str]:
     return [q["sql"] for q in queries.captured_queries if '"search_imageembedding"."vector"' in q["sql"]]
+
+
+def test_a_change_no_signal_announced_reaches_the_hnsw_store_with_the_periodic_sync(settings, shop):
+    from django.utils import timezone
+
+    from search.tasks import sync_vectors
+
+    settings.SEARCH_VECTOR_BACKEND = "hnsw"
+    build_now()
+    products, _ = shop
+    chair = image_of(products["chair"])
+    # A bulk update sends no signal: only the periodic sync (Celery beat) brings it to the store.
+    Product.objects.filter(pk=products["chair"].pk).update(price=999, updated_at=timezone.now())
+    vector = np.frombuffer(ImageEmbedding.objects.get(image_id=chair).vector, dtype="<f4")
+    assert chair in store_now().search(vector, 6, VectorFilter(max_cents=50_000))[0]
+
+    assert sync_vectors().startswith("0 vectors upserted")  # attributes only: no vector re-sent
+    assert chair not in store_now().search(vector, 6, VectorFilter(max_cents=50_000))[0]
+    assert chair in store_now().search(vector, 6, VectorFilter(min_cents=99_900))[0]
+
+
+def test_photo_deletions_are_forgotten_after_a_day_and_an_older_cursor_starts_over(settings, shop):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from search.models import RemovedImage
+    from search.services.vector_sync import SyncCursor, cursor_outdated, removed_images_prune
+
+    products, _ = shop
+    product_delete(product=products["cup"])
+    assert RemovedImage.objects.count() == 1
+    assert removed_images_prune() == 0
+    assert removed_images_prune(now=timezone.now() + timedelta(days=1, minutes=1)) == 1
+    assert cursor_outdated(SyncCursor(mark=timezone.now() - timedelta(days=1)))
+    assert not cursor_outdated(SyncCursor(mark=timezone.now() - timedelta(hours=23)))

@@ -23,16 +23,16 @@ def catalog(seed: int = 0):
     return ids, vectors, attrs
 
 
-def open_store(kind: str, root, ids, vectors, attrs, *, exact_below: float):
+def open_store(kind: str, root, ids, vectors, attrs, *, exact_rows: int):
     if kind == "annoy":
         manifest = index_build(vectors, ids, root=root, fingerprint="fp", n_trees=10, attrs=attrs)
         reader = IndexReader(build_path(root, manifest.version))
         # exact_threshold 0: the trees answer (a catalog this small would otherwise be searched exactly).
-        return AnnoyStore(reader, exact_threshold=0, search_k=2000, exact_below=exact_below)
+        return AnnoyStore(reader, exact_threshold=0, search_k=2000, exact_rows=exact_rows)
     graph_build(
         root, ids=ids, vectors=vectors, attrs=attrs, fingerprint="fp", m=16, ef_construction=100, mark=0.0
     )
-    return HnswStore(root, exact_below=exact_below)
+    return HnswStore(root, exact_rows=exact_rows)
 
 
 class Writer:
@@ -54,7 +54,7 @@ class Writer:
 @pytest.fixture(params=["annoy", "hnsw"])
 def store(request, tmp_path):
     ids, vectors, attrs = catalog()
-    return open_store(request.param, tmp_path / request.param, ids, vectors, attrs, exact_below=0.05)
+    return open_store(request.param, tmp_path / request.param, ids, vectors, attrs, exact_rows=100)
 
 
 def one(image_id: int, category: int = 3, cents: int = 500, active: bool = True) -> Attrs:
@@ -88,11 +88,11 @@ def test_a_replaced_vector_moves_and_a_deactivated_one_is_not_returned(store):
     assert store.count() == N  # deactivated, not deleted: re-activation needs no vector
 
 
-@pytest.mark.parametrize("exact_below", [0.0, 0.05])  # 0.0: always the trees / graph with a filter
+@pytest.mark.parametrize("exact_rows", [0, 100])  # 0: always the trees / graph with a filter
 @pytest.mark.parametrize("kind", ["annoy", "hnsw"])
-def test_a_filter_passing_one_percent_fills_k(tmp_path, kind, exact_below):
+def test_a_filter_passing_one_percent_fills_k(tmp_path, kind, exact_rows):
     ids, vectors, attrs = catalog()
-    store = open_store(kind, tmp_path, ids, vectors, attrs, exact_below=exact_below)
+    store = open_store(kind, tmp_path, ids, vectors, attrs, exact_rows=exact_rows)
     flt = VectorFilter(categories=frozenset({ONE_PERCENT}))
     passing = ids[attrs.category == ONE_PERCENT]
     hits = 0
