@@ -31,7 +31,7 @@ from .status import (
     product_index_statuses,
 )
 from .status_text import index_state_explained, index_state_label
-from .vector_sync import vector_stores_sync
+from .stores import vector_stores_sync
 
 __all__ = [
     "BuildFailed",

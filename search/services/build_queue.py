@@ -243,9 +243,11 @@ def index_fold_in_if_due(*, now: datetime | None = None) -> IndexBuild | None:
     if since is None or since > now - after:
         return None
     if settings.SEARCH_VECTOR_BACKEND == "hnsw":
-        from .hnsw import hnsw_sync
+        from .hnsw_writer import hnsw_sync
 
-        hnsw_sync()  # the store missed them (a lost sync): no build needed, only the sync
+        hnsw_sync(
+            embedder=current_embedder()
+        )  # the store missed them (a lost sync): no build needed, only the sync
         return None
     return index_build_request()
 

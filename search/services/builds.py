@@ -146,7 +146,7 @@ def _indexable_vectors(fingerprint: str, dim: int):
 
 def _run_hnsw(build: IndexBuild, embedder, lease: Lease) -> None:
     """Rebuilds the model's hnsw store from scratch (compacted) and makes it the serving one."""
-    from .hnsw import hnsw_rebuild
+    from .hnsw_writer import hnsw_rebuild
 
     indexable = ImageEmbedding.objects.filter(
         fingerprint=embedder.fingerprint, status=ImageEmbedding.Status.DONE, image__product__is_active=True

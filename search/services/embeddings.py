@@ -19,13 +19,12 @@ from django.db.models import F, QuerySet
 from catalog.models import ProductImage
 from search.models import ImageEmbedding
 
-from .state import current_embedder, vector_to_bytes
+from .state import ID_CHUNK, current_embedder, vector_to_bytes
 
 logger = logging.getLogger(__name__)
 
 # progress(done, failed, total): cumulative counts, for tqdm bars and IndexBuild progress.
 Progress = Callable[[int, int, int], None]
-ID_CHUNK = 500  # ids per query: stays far below SQLite's bound-parameter limit
 DECODE_WORKERS = 2  # threads decoding the next batch while the model runs (this machine: 2 cores)
 
 
@@ -87,7 +86,7 @@ def images_embed(
     summary.skipped = len(ids) - len(todo)
     _embed_images(todo, embedder, summary, progress)
     if settings.SEARCH_VECTOR_BACKEND == "hnsw" and (summary.embedded or summary.failed):
-        from .hnsw import hnsw_sync
+        from .hnsw_writer import hnsw_sync
 
         hnsw_sync(embedder=embedder)  # this worker is the writer: the new vectors are searchable now
     if schedule_build and summary.embedded:

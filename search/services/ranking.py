@@ -23,8 +23,7 @@ from catalog.models import Product, ProductImage
 from search.index import IndexCorrupt
 from search.index.attrs import VectorFilter
 
-from .embeddings import ID_CHUNK
-from .state import ServingIndex, serving_index
+from .state import ID_CHUNK, ServingIndex, serving_index
 from .stores import query_store
 
 MIN_CANDIDATES = 32

@@ -14,6 +14,7 @@ from django.conf import settings
 from search.models import IndexBuild
 
 logger = logging.getLogger(__name__)
+ID_CHUNK = 500  # ids per query: stays far below SQLite's bound-parameter limit
 
 
 class SearchUnavailable(Exception):

@@ -15,8 +15,15 @@ from search.models import ImageEmbedding, IndexBuild
 from search.selectors import fresh_embeddings, fresh_since
 
 from .build_queue import build_lease_lapsed, build_lost_reason
-from .embeddings import ID_CHUNK, pending_images
-from .state import SearchUnavailable, ServingIndex, current_embedder, serving_index, serving_index_health
+from .embeddings import pending_images
+from .state import (
+    ID_CHUNK,
+    SearchUnavailable,
+    ServingIndex,
+    current_embedder,
+    serving_index,
+    serving_index_health,
+)
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
 RECENT = 5  # failures listed by name in the status

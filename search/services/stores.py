@@ -17,8 +17,8 @@ from django.conf import settings
 
 from search.index.annoy_store import AnnoyStore
 
-from .state import ServingIndex
-from .vector_sync import SyncCursor, cursor_outdated, store_sync
+from .state import ServingIndex, current_embedder
+from .vector_sync import SyncCursor, cursor_outdated, removed_images_prune, store_sync
 
 _MAX_MODELS = 2  # the serving model and, during a switch, the new one
 
@@ -66,10 +66,24 @@ def annoy_query_store(fingerprint: str, dim: int, serving: ServingIndex | None) 
 def forget_query_stores() -> None:
     """Tests that swap databases or index folders."""
     from .hnsw import forget_hnsw_stores
+    from .hnsw_writer import forget_hnsw_cursors
 
     with _lock:
         _held.clear()
     forget_hnsw_stores()
+    forget_hnsw_cursors()
+
+
+def vector_stores_sync() -> str:
+    """The worker's sync (task ``search.sync_vectors``): hnsw stores take what changed; photo deletions
+    older than SEARCH_REMOVALS_KEEP_SECONDS are forgotten."""
+    pruned = removed_images_prune()
+    if settings.SEARCH_VECTOR_BACKEND != "hnsw":
+        return f"annoy stores follow by themselves; {pruned} old deletions pruned"
+    from .hnsw_writer import hnsw_sync
+
+    report = hnsw_sync(embedder=current_embedder())
+    return f"{report.upserted} vectors upserted, {report.deleted} deleted; {pruned} old deletions pruned"
 
 
 def _key(fingerprint: str) -> tuple:

@@ -30,8 +30,7 @@ from search.index.attrs import NO_CATEGORY, Attrs
 from search.index.store import normalised_rows
 from search.models import ImageEmbedding, RemovedImage
 
-from .embeddings import ID_CHUNK
-from .state import vector_from_bytes
+from .state import ID_CHUNK, vector_from_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -104,17 +103,6 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
     report.deleted = len(gone)
     _advance(cursor, mark, {("image", i): t for i, t in images.items()}, products, removed)
     return report
-
-
-def vector_stores_sync() -> str:
-    """The worker's sync: hnsw stores take what changed; old photo deletions are forgotten."""
-    pruned = removed_images_prune()
-    if settings.SEARCH_VECTOR_BACKEND != "hnsw":
-        return f"annoy stores follow by themselves; {pruned} old deletions pruned"
-    from .hnsw import hnsw_sync
-
-    report = hnsw_sync()
-    return f"{report.upserted} vectors upserted, {report.deleted} deleted; {pruned} old deletions pruned"
 
 
 def cursor_outdated(cursor: SyncCursor, now: datetime | None = None) -> bool:
