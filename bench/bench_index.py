@@ -248,10 +248,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--hnsw-ef-construction", type=int, default=100)
     parser.add_argument(
-        "--annoy-exact-rows", type=int, default=30_000, help="filtered: exact up to these rows"
+        "--annoy-exact-floats", type=int, default=8_000_000, help="filtered: exact up to rows x dim"
     )
     parser.add_argument(
-        "--hnsw-exact-rows", type=int, default=10_000, help="filtered: exact up to these rows"
+        "--hnsw-exact-floats", type=int, default=2_500_000, help="filtered: exact up to rows x dim"
     )
     parser.add_argument(
         "--filter-search-k", type=int, default=20_000, help="annoy search_k for filtered queries"

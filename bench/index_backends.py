@@ -93,8 +93,8 @@ def bench_backends(
         flush=True,
     )
     reader = IndexReader(build_path(workdir / "annoy", manifest.version))
-    annoy = AnnoyStore(reader, exact_threshold=0, exact_rows=args.annoy_exact_rows)
-    hnsw = HnswStore(workdir / "hnsw", exact_rows=args.hnsw_exact_rows)
+    annoy = AnnoyStore(reader, exact_threshold=0, exact_floats=args.annoy_exact_floats)
+    hnsw = HnswStore(workdir / "hnsw", exact_floats=args.hnsw_exact_floats)
     raw = hnswlib.Index(space="ip", dim=dim)
     raw.load_index(str(build_path(workdir / "hnsw", current_version(workdir / "hnsw")) / GRAPH_NAME))
 
@@ -142,8 +142,8 @@ def _filtered(args, annoy: AnnoyStore, hnsw: HnswStore, vectors, queries, catego
         truth = [passing[np.argsort(-s)[:K]] for s in scores]
         configs = {}
         for name, store, auto in (
-            ("annoy store", annoy, args.annoy_exact_rows),
-            ("hnsw store", hnsw, args.hnsw_exact_rows),
+            ("annoy store", annoy, args.annoy_exact_floats),
+            ("hnsw store", hnsw, args.hnsw_exact_floats),
         ):
             for path, below in (
                 (f"auto (exact below {auto:.0%})", auto),
@@ -163,7 +163,7 @@ def _filtered(args, annoy: AnnoyStore, hnsw: HnswStore, vectors, queries, catego
                 f"{recall(found, truth):.3f}",
             )
             print(row(*cells, f"{p50:.2f}", f"{p99:.2f}"), flush=True)
-    annoy.exact_rows, hnsw.exact_rows = args.annoy_exact_rows, args.hnsw_exact_rows
+    annoy.exact_floats, hnsw.exact_floats = args.annoy_exact_floats, args.hnsw_exact_floats
 
 
 def _annoy(store: AnnoyStore, search_k: int):
@@ -190,9 +190,9 @@ def _raw(index: hnswlib.Index, ef: int):
     return search
 
 
-def _filtered_search(store, flt: VectorFilter, exact_rows: int):
+def _filtered_search(store, flt: VectorFilter, exact_floats: int):
     def search(q):
-        store.exact_rows = exact_rows
+        store.exact_floats = exact_floats
         return store.search(q, K, flt)[0]
 
     return search

@@ -6,7 +6,8 @@ and replaced build rows are killed, attribute changes (deactivated, new price) a
 The caller feeds the delta incrementally (search.services.vector_sync) and a new build replaces the
 whole store.
 
-Filtered search: when more than ``exact_rows`` rows of the build pass the filter, Annoy's candidates
+Filtered search: when the rows of the build that pass the filter hold more than ``exact_floats`` vector
+components (rows x dimensions: what an exact search scores), Annoy's candidates
 are over-fetched in proportion (k / share, and search_k / share nodes inspected) and masked; otherwise,
 or when the candidates still hold fewer than k passing rows, the passing rows are searched exactly.
 Either way k is filled when k rows pass.
@@ -25,9 +26,10 @@ from .reader import DEFAULT_EXACT_THRESHOLD, DEFAULT_SEARCH_K, MIN_CANDIDATES, O
 from .rows import RowTable, normalised_query
 from .store import normalised_rows
 
-# Up to this many rows passing a filter, they are searched exactly: exact cost grows with the rows that
-# pass, the trees' with 1 / share. Measured by bench_index.py --backends (docs/benchmarks.md).
-DEFAULT_EXACT_ROWS = 30_000
+# Up to this many vector components (rows x dim) passing a filter, they are searched exactly: exact cost
+# grows with them, the trees' with 1 / share. ~30k rows at 256-d, ~6k at 1280-d. Measured by
+# bench_index.py --backends (docs/benchmarks.md, "Vector backends").
+DEFAULT_EXACT_FLOATS = 8_000_000
 
 
 class AnnoyStore:
@@ -41,7 +43,7 @@ class AnnoyStore:
         dim: int = 0,
         search_k: int = DEFAULT_SEARCH_K,
         exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
-        exact_rows: int = DEFAULT_EXACT_ROWS,
+        exact_floats: int = DEFAULT_EXACT_FLOATS,
     ) -> None:
         """``reader`` None: no build of this model serves; every vector is in the delta (exact)."""
         self.reader = reader
@@ -52,7 +54,7 @@ class AnnoyStore:
             self.table = RowTable(reader.ids, reader.vectors, attrs)
         else:
             self.table = RowTable(np.empty(0, np.int64), np.empty((0, self._dim), np.float32), Attrs.empty())
-        self.search_k, self.exact_threshold, self.exact_rows = search_k, exact_threshold, exact_rows
+        self.search_k, self.exact_threshold, self.exact_floats = search_k, exact_threshold, exact_floats
         self._mark: float | None = None
         self._lock = threading.RLock()
 
@@ -132,7 +134,7 @@ class AnnoyStore:
             self.reader is not None
             and self.reader.has_annoy
             and base_n > self.exact_threshold
-            and base_passing > self.exact_rows
+            and base_passing * self._dim > self.exact_floats
         )
         if not use_trees:
             return self.table.exact(q, k, np.flatnonzero(mask))

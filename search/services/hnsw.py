@@ -57,7 +57,7 @@ def hnsw_store(folder: Path | None) -> HnswStore | None:
             store = _stores.get(key)
             if store is None:
                 store = _stores[key] = HnswStore(
-                    folder, ef=settings.SEARCH_HNSW_EF, exact_rows=settings.SEARCH_HNSW_FILTER_EXACT_ROWS
+                    folder, ef=settings.SEARCH_HNSW_EF, exact_floats=settings.SEARCH_HNSW_FILTER_EXACT_FLOATS
                 )
                 return store
         store.refresh()

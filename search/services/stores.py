@@ -118,7 +118,7 @@ def _new_held(fingerprint: str, dim: int, build: ServingIndex | None) -> _Held:
         dim=dim,
         search_k=settings.SEARCH_ANNOY_SEARCH_K,
         exact_threshold=settings.SEARCH_EXACT_THRESHOLD,
-        exact_rows=settings.SEARCH_ANNOY_FILTER_EXACT_ROWS,
+        exact_floats=settings.SEARCH_ANNOY_FILTER_EXACT_FLOATS,
     )
     # The build holds every embedding up to this time: the delta starts there.
     until = build.until if build is not None else None

@@ -217,10 +217,11 @@ SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
 SEARCH_VECTOR_BACKEND = os.environ.get("SEARCH_VECTOR_BACKEND", "annoy")
 if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw"}:
     raise ImproperlyConfigured(f"SEARCH_VECTOR_BACKEND must be annoy or hnsw, not {SEARCH_VECTOR_BACKEND!r}")
-# Up to this many vectors passing a filter, the passing ones are scored exactly instead of searched
-# inside Annoy / hnswlib (measured cut-overs: docs/benchmarks.md, "Vector backends").
-SEARCH_ANNOY_FILTER_EXACT_ROWS = env_int("SEARCH_ANNOY_FILTER_EXACT_ROWS", 30_000)
-SEARCH_HNSW_FILTER_EXACT_ROWS = env_int("SEARCH_HNSW_FILTER_EXACT_ROWS", 10_000)
+# When the vectors passing a filter hold at most this many components (rows x dimensions), they are
+# scored exactly instead of searched inside Annoy / hnswlib (measured cut-overs: docs/benchmarks.md,
+# "Vector backends"; 8M is ~30k rows at 256-d or ~6k at 1280-d).
+SEARCH_ANNOY_FILTER_EXACT_FLOATS = env_int("SEARCH_ANNOY_FILTER_EXACT_FLOATS", 8_000_000)
+SEARCH_HNSW_FILTER_EXACT_FLOATS = env_int("SEARCH_HNSW_FILTER_EXACT_FLOATS", 2_500_000)
 # hnsw: graph degree, build and query breadth (recall@10 >= 0.98 at 1M x 256-d, docs/benchmarks.md), and
 # how many logged changes make the worker write a new snapshot (readers replay the log up to it).
 SEARCH_HNSW_M = env_int("SEARCH_HNSW_M", 16)

@@ -116,8 +116,8 @@ def synthetic_catalog(n: int, rare_every: int):
 
 def test_a_filter_passing_one_percent_fills_k(backend, settings):
     settings.SEARCH_EXACT_THRESHOLD = 0  # Annoy's trees answer, however small the catalog
-    settings.SEARCH_ANNOY_FILTER_EXACT_ROWS = 0  # the in-search filter, not the exact search, at 1 %
-    settings.SEARCH_HNSW_FILTER_EXACT_ROWS = 0
+    settings.SEARCH_ANNOY_FILTER_EXACT_FLOATS = 0  # the in-search filter, not the exact search, at 1 %
+    settings.SEARCH_HNSW_FILTER_EXACT_FLOATS = 0
     rare, vectors = synthetic_catalog(400, rare_every=100)  # 4 of 400 pass
     assert build_now().status == "succeeded"
     embedder = current_embedder()

@@ -28,11 +28,11 @@ def open_store(kind: str, root, ids, vectors, attrs, *, exact_rows: int):
         manifest = index_build(vectors, ids, root=root, fingerprint="fp", n_trees=10, attrs=attrs)
         reader = IndexReader(build_path(root, manifest.version))
         # exact_threshold 0: the trees answer (a catalog this small would otherwise be searched exactly).
-        return AnnoyStore(reader, exact_threshold=0, search_k=2000, exact_rows=exact_rows)
+        return AnnoyStore(reader, exact_threshold=0, search_k=2000, exact_floats=exact_rows * DIM)
     graph_build(
         root, ids=ids, vectors=vectors, attrs=attrs, fingerprint="fp", m=16, ef_construction=100, mark=0.0
     )
-    return HnswStore(root, exact_rows=exact_rows)
+    return HnswStore(root, exact_floats=exact_rows * DIM)
 
 
 class Writer:

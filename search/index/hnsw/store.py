@@ -7,7 +7,8 @@ otherwise replays only the new log records. Every SEARCH_HNSW_SNAPSHOT_CHANGES l
 publishes a snapshot; readers that replayed up to it adopt it without reading it, others load it.
 
 Filtered search: the passing rows are a NumPy mask over the attribute columns (cached per filter and
-change); when a filter excludes some rows and at most ``exact_rows`` pass, they are scored exactly,
+change); when a filter excludes some rows and the passing ones hold at most ``exact_floats`` vector
+components (rows x dimensions), they are scored exactly,
 otherwise hnswlib searches with the mask as its filter callable. k is filled whenever k rows pass: a
 filtered graph search that cannot fill k falls back to the exact search of the passing rows.
 """
@@ -43,7 +44,8 @@ from .files import (
 from .log import ATTRS, DELETE, UPSERT, LogRecord, log_append, log_read, log_size
 
 DEFAULT_EF = 128
-DEFAULT_EXACT_ROWS = 10_000  # measured by bench_index.py --backends (docs/benchmarks.md)
+# ~10k rows at 256-d, ~2k at 1280-d: measured by bench_index.py --backends (docs/benchmarks.md).
+DEFAULT_EXACT_FLOATS = 2_500_000
 _HEADROOM = 1024
 
 
@@ -55,10 +57,10 @@ class HnswStore:
     backend = "hnsw"
 
     def __init__(
-        self, store_dir: Path, *, ef: int = DEFAULT_EF, exact_rows: int = DEFAULT_EXACT_ROWS
+        self, store_dir: Path, *, ef: int = DEFAULT_EF, exact_floats: int = DEFAULT_EXACT_FLOATS
     ) -> None:
         self.store_dir = Path(store_dir)
-        self.ef, self.exact_rows = ef, exact_rows
+        self.ef, self.exact_floats = ef, exact_floats
         self.manifest: Manifest | None = None
         self.table: RowTable | None = None
         self._graph: hnswlib.Index | None = None
@@ -261,7 +263,7 @@ class HnswStore:
         self, q: np.ndarray, k: int, mask: np.ndarray, passing: int
     ) -> tuple[np.ndarray, np.ndarray]:
         live = self.table.live_count
-        if passing < live and passing <= self.exact_rows:
+        if passing < live and passing * self.dim <= self.exact_floats:
             return self.table.exact(q, k, np.flatnonzero(mask))
         self._graph.set_ef(max(self.ef, k))
         # Deleted rows are skipped by hnswlib itself; a filter is only needed when attributes exclude some.
