@@ -251,7 +251,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--annoy-exact-floats", type=int, default=8_000_000, help="filtered: exact up to rows x dim"
     )
     parser.add_argument(
-        "--hnsw-exact-floats", type=int, default=2_500_000, help="filtered: exact up to rows x dim"
+        "--hnsw-exact-floats", type=int, default=3_000_000, help="filtered: exact up to rows x dim"
     )
     parser.add_argument(
         "--filter-search-k", type=int, default=20_000, help="annoy search_k for filtered queries"

@@ -44,8 +44,8 @@ from .files import (
 from .log import ATTRS, DELETE, UPSERT, LogRecord, log_append, log_read, log_size
 
 DEFAULT_EF = 128
-# ~10k rows at 256-d, ~2k at 1280-d: measured by bench_index.py --backends (docs/benchmarks.md).
-DEFAULT_EXACT_FLOATS = 2_500_000
+# ~12k rows at 256-d, ~2.3k at 1280-d: measured by bench_index.py --backends (docs/benchmarks.md).
+DEFAULT_EXACT_FLOATS = 3_000_000
 _HEADROOM = 1024
 
 
