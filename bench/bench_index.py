@@ -1,6 +1,12 @@
 """Benchmark search.index: build time, memory, query latency and recall@10 against exact search.
 
     .venv/bin/python bench/bench_index.py [--sizes 10000,100000,1000000] [--dim 2048]
+    .venv/bin/python bench/bench_index.py --backends [--backend-sizes 200000x256,1000000x256,200000x1280]
+    .venv/bin/python bench/bench_index.py --fresh 10000
+
+``--backends``: the annoy and hnsw vector stores side by side with raw hnswlib, unfiltered and filtered
+(bench/index_backends.py). ``--fresh N``: query cost with N vectors embedded since the last build, read
+from the database per query (before) and held in memory (after) (bench/index_fresh.py).
 
 Data: synthetic clustered unit vectors (see ``clustered_unit_vectors``), generated in chunks. Sizes
 at or above ``--large-size`` (default 1M) use ``--large-dim`` (default 256, what PCA would give)
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import resource
 import shutil
@@ -197,6 +204,20 @@ def bench_size(args, n: int, workdir: Path) -> list[Row]:
     return rows
 
 
+def bench_backend_size(args, n: int, dim: int, workdir: Path) -> None:
+    from bench.index_backends import bench_backends
+
+    started = time.perf_counter()
+    points = clustered_unit_vectors(n + args.queries, dim, per_cluster=args.per_cluster, seed=args.seed)
+    vectors, queries = points[:n], points[n:]
+    truth = exact_top_k(vectors, queries, K)
+    print(
+        f"<!-- n={n:,} dim={dim}: data + exact truth in {time.perf_counter() - started:.1f}s -->", flush=True
+    )
+    bench_backends(args, n, dim, vectors, queries, truth, workdir)
+    print(f"<!-- load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->", flush=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ints = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
     parser = argparse.ArgumentParser(
@@ -218,6 +239,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--exact-max", type=int, default=200_000, help="also time exact search up to this n")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="where builds go (default: a temp dir)")
+    parser.add_argument("--backends", action="store_true", help="compare the vector stores (see above)")
+    sizes = lambda text: [tuple(int(x) for x in item.split("x")) for item in text.split(",") if item]  # noqa: E731
+    parser.add_argument(
+        "--backend-sizes", type=sizes, default=[(200_000, 256), (1_000_000, 256), (200_000, 1280)]
+    )
+    parser.add_argument("--ef", type=ints, default=[32, 64, 128], help="hnsw ef values (query breadth)")
+    parser.add_argument("--hnsw-m", type=int, default=16)
+    parser.add_argument("--hnsw-ef-construction", type=int, default=100)
+    parser.add_argument(
+        "--annoy-exact-floats", type=int, default=8_000_000, help="filtered: exact up to rows x dim"
+    )
+    parser.add_argument(
+        "--hnsw-exact-floats", type=int, default=3_000_000, help="filtered: exact up to rows x dim"
+    )
+    parser.add_argument(
+        "--filter-search-k", type=int, default=20_000, help="annoy search_k for filtered queries"
+    )
+    parser.add_argument("--filter-ef", type=int, default=64, help="hnsw ef for filtered queries")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved rounds (queries are split among them)"
+    )
+    parser.add_argument(
+        "--fresh", type=int, default=0, help="fresh vectors for the delta benchmark (0: skip)"
+    )
+    parser.add_argument("--fresh-dim", type=int, default=1280)
     return parser.parse_args(argv)
 
 
@@ -225,10 +271,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-index-"))
     print(f"<!-- {platform.processor() or platform.machine()}, numpy {np.__version__}, {workdir} -->")
-    print(HEADER, flush=True)
+    print(f"<!-- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->", flush=True)
     try:
-        for n in args.sizes:
-            bench_size(args, n, workdir)
+        if args.fresh:
+            from bench.index_fresh import bench_fresh
+
+            bench_fresh(args)
+        if args.backends:
+            for n, dim in args.backend_sizes:
+                bench_backend_size(args, n, dim, workdir)
+        if not (args.fresh or args.backends):
+            print(HEADER, flush=True)
+            for n in args.sizes:
+                bench_size(args, n, workdir)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -11,6 +11,8 @@ look-alike photos) connect receivers to these signals in their AppConfig.ready.
   raising ``catalog.services.ImageRejected``, or returns a list of ``PhotoWarning``.
 - ``flagged_image_stored`` (kwargs ``flagged_id``): a picture was flagged (committed); a receiver may
   compute what it needs to recognise re-shot copies of it.
+- ``products_changed`` (kwargs ``product_ids``): products were changed in bulk without ``save()``
+  (e.g. (de)activated); sent after the commit. Single saves are seen through Django's ``post_save``.
 - ``look_alike_photo_pairs`` (no kwargs): asked by the near-duplicates page; a receiver returns pairs of
   ProductImage ids it considers the same picture (e.g. by embedding similarity).
 """
@@ -25,6 +27,7 @@ photo_stored = Signal()
 photo_screening = Signal()
 flagged_image_stored = Signal()
 look_alike_photo_pairs = Signal()
+products_changed = Signal()
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ class Product(models.Model):
     )
     is_active = models.BooleanField("active", default=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Indexed: vector stores look up the products changed since their last look on every refresh.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["name", "id"]

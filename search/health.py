@@ -106,15 +106,19 @@ def model_check() -> Check:
 
 def index_check() -> Check:
     """The index build this process serves (published, or the previous one while it is damaged)."""
-    from search.index import current_index, index_health
     from search.services.index_shipping import index_follow_storage
+    from search.services.state import serving_index, serving_index_health
 
     index_follow_storage()  # never waits: a newer shipped build is fetched in the background
-    reader = current_index(settings.SEARCH_INDEX_DIR)
-    health = index_health(settings.SEARCH_INDEX_DIR)
-    facts = {"published": health.published, "serving": health.serving}
-    if reader is not None:
-        facts.update(vectors=len(reader), fingerprint=reader.fingerprint)
+    health = serving_index_health()
+    facts = {
+        "backend": settings.SEARCH_VECTOR_BACKEND,
+        "published": health.published,
+        "serving": health.serving,
+    }
+    serving = serving_index() if health.serving else None
+    if serving is not None:
+        facts.update(vectors=serving.count(), fingerprint=serving.fingerprint)
     if health.published is None:
         return Check(True, "No index is published yet: searches compare the stored vectors exactly.", facts)
     if health.serving is None:

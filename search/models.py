@@ -201,3 +201,15 @@ class SearchFeedback(models.Model):
 
     def __str__(self) -> str:
         return f"feedback #{self.pk} {self.verdict} product={self.product_id}"
+
+
+class RemovedImage(models.Model):
+    """A deleted photo, remembered so vector stores can drop its vector by looking only at what changed
+    (search.services.vector_sync). Written in the deleting transaction; pruned after
+    SEARCH_REMOVALS_KEEP_SECONDS (a store that looked longer ago than that starts over)."""
+
+    image_id = models.BigIntegerField()  # not a foreign key: the photo is gone
+    removed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"removed image {self.image_id}"

@@ -28,3 +28,21 @@ def look_alike_photo_pairs(sender, **kwargs) -> list[tuple[int, int]]:
     from search.services.moderation import look_alike_photo_pairs as pairs
 
     return pairs(**kwargs)
+
+
+def photo_deleted(sender, *, instance, **kwargs) -> None:
+    from search.services.vector_sync import image_removed
+
+    image_removed(image_id=instance.pk)
+
+
+def product_saved(sender, **kwargs) -> None:
+    from search.services.vector_sync import vector_sync_request
+
+    vector_sync_request()
+
+
+def products_changed(sender, **kwargs) -> None:
+    from search.services.vector_sync import vector_sync_request
+
+    vector_sync_request()

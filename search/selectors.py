@@ -46,9 +46,9 @@ def fresh_since(fingerprint: str, serving: ServingIndex | None) -> datetime | No
 
 def _built_until(fingerprint: str, serving: ServingIndex | None) -> datetime | None:
     """The newest embedding update the serving build of this model holds (None: no such build)."""
-    if serving is None or serving.fingerprint != fingerprint or serving.build is None:
+    if serving is None or serving.fingerprint != fingerprint:
         return None
-    return serving.build.embeddings_until
+    return serving.until
 
 
 @dataclass(frozen=True)

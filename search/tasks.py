@@ -74,6 +74,13 @@ def fold_in() -> str:
     return f"build {build.pk} requested" if build is not None else "nothing waits long enough"
 
 
+@shared_task(name="search.sync_vectors", **RETRY_OPTIONS)
+def sync_vectors() -> str:
+    """The writer of single-writer stores (hnsw): applies what changed in the database since its last
+    sync (search.services.vector_sync); also periodic (Celery beat, REAP_EVERY_SECONDS)."""
+    return services.vector_stores_sync()
+
+
 @worker_ready.connect
 def _check_index_when_a_worker_starts(sender=None, **kwargs) -> None:
     # After a model switch (new SEARCH_BACKBONE or weights, then a worker restart) the catalog is

@@ -24,9 +24,15 @@ __all__ = ["IN_CI", "PHOTOS_DIR", "SHOP_CATALOG", "make_image_bytes", "require_s
 
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):
+    from search.services.stores import forget_query_stores
+
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SEARCH_INDEX_DIR = tmp_path / "index"
     settings.CATALOG_IMPORT_DIR = tmp_path / "imports"
+    # Vector stores held by this process belong to one database: tests roll theirs back.
+    forget_query_stores()
+    yield
+    forget_query_stores()
 
 
 # --- the real model, run once per distinct input (see tests/vector_cache.py) -------------------

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from catalog import hooks
 from catalog.models import Category, Product
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -178,7 +179,10 @@ def product_set_active(*, products: Iterable[Product], active: bool) -> int:
     """Show or hide products in search and listings; returns how many changed."""
     pks = [product.pk for product in products]
     changed = Product.objects.filter(pk__in=pks).exclude(is_active=active)
-    return changed.update(is_active=active, updated_at=timezone.now())
+    count = changed.update(is_active=active, updated_at=timezone.now())
+    if count:
+        transaction.on_commit(lambda: hooks.products_changed.send(sender=Product, product_ids=pks))
+    return count
 
 
 @transaction.atomic

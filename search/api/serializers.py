@@ -245,3 +245,6 @@ class IndexStatusOutputSerializer(serializers.Serializer):
         help_text="Empty, or why the published index build does not serve and what serves instead."
     )
     state = serializers.ChoiceField(choices=[state.value for state in IndexState])
+    backend = serializers.ChoiceField(
+        choices=["annoy", "hnsw"], help_text="The vector store that serves searches (SEARCH_VECTOR_BACKEND)."
+    )

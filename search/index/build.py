@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 from annoy import AnnoyIndex
 
+from .attrs import Attrs
 from .integrity import build_file_facts
 from .manifest import (
     ANNOY_NAME,
+    ATTRS_NAME,
     ID_ORDER_NAME,
     IDS_NAME,
     PCA_NAME,
@@ -66,20 +68,26 @@ def index_build(
     extra: dict[str, Any] | None = None,
     progress: Progress | None = None,
     publish: bool = True,
+    attrs: Attrs | None = None,
 ) -> Manifest:
-    """Build an index of ``vectors`` (n, d) whose row i is image ``ids[i]`` and publish it.
+    """Build an index of ``vectors`` (n, d) whose row i is image ``ids[i]`` (with ``attrs`` row i, for
+    filters inside the search) and publish it.
 
     Raises ValueError for inconsistent input (shapes, duplicate ids, zero or non-finite vectors)
     before touching the disk. An empty catalog (n = 0) is a valid build that finds nothing.
     """
     started = time.monotonic()
     vectors, ids = _validated(vectors, ids, n_trees)
+    if attrs is not None and len(attrs) != len(ids):
+        raise ValueError(f"attrs must have one row per vector: {len(attrs)} for {len(ids)} vectors")
     report = progress or _no_progress
     version = new_version()
     final_dir = build_path(root, version)
     tmp_dir = builds_dir(root) / f"{version}{TMP_MARKER}{os.getpid()}"
     tmp_dir.mkdir(parents=True)
     try:
+        if attrs is not None:
+            attrs.save(tmp_dir / ATTRS_NAME)
         files_params = _write_build(tmp_dir, vectors, ids, n_trees, pca_dim, report)
         manifest = _manifest(version, fingerprint, vectors, n_trees, extra, started, tmp_dir, *files_params)
         manifest_write(tmp_dir, manifest)

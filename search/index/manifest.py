@@ -14,6 +14,7 @@ IDS_NAME = "ids.npy"
 ID_ORDER_NAME = "id_order.npy"
 VECTORS_NAME = "vectors.npy"
 PCA_NAME = "pca.npz"
+ATTRS_NAME = "attrs.npz"  # per-row product, category, price, active (builds before it have none)
 # Format 1 throughout: ``checksums`` was added without a bump (readers ignore unknown keys, so older
 # code still reads newer builds); a manifest without it is verified by sizes only.
 FORMAT_VERSION = 1

@@ -14,10 +14,12 @@ from typing import BinaryIO
 import numpy as np
 from annoy import AnnoyIndex
 
+from .attrs import Attrs
 from .build import METRIC
 from .integrity import MappedFiles, files_open_verified, same_file
 from .manifest import (
     ANNOY_NAME,
+    ATTRS_NAME,
     ID_ORDER_NAME,
     IDS_NAME,
     PCA_NAME,
@@ -69,6 +71,12 @@ class IndexReader:
             self._sorted_ids = self._ids[order]
             self._sorted_rows = order
             self._pca = Pca.load(_rewound(files[PCA_NAME])) if self.manifest.pca else None
+            # Builds made before attributes were stored have none: filters then run in the database only.
+            self.attrs = Attrs.load(_rewound(files[ATTRS_NAME])) if ATTRS_NAME in files else None
+            if self.attrs is not None and len(self.attrs) != self.manifest.count:
+                raise IndexCorrupt(
+                    f"{ATTRS_NAME} has {len(self.attrs)} rows, the manifest says {self.manifest.count}"
+                )
         except IndexCorrupt:
             raise
         except (OSError, ValueError, IndexError, KeyError, zipfile.BadZipFile) as exc:
@@ -93,6 +101,27 @@ class IndexReader:
 
     def __len__(self) -> int:
         return self.manifest.count
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Image id of each row."""
+        return self._ids
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The stored vectors, memory-mapped (check ``damage()`` before reading them)."""
+        return self._vectors
+
+    @property
+    def has_annoy(self) -> bool:
+        return self._annoy is not None
+
+    def annoy_rows(self, q: np.ndarray, fetch: int, search_k: int) -> np.ndarray:
+        """Up to ``fetch`` candidate rows for the normalised query from the Annoy trees (approximate)."""
+        self._check_intact()
+        projected = q if self._pca is None else self._pca.project(q)
+        rows = self._annoy.get_nns_by_vector(projected, fetch, search_k=max(search_k, fetch))
+        return np.asarray(rows, dtype=np.int64)
 
     def damage(self) -> str:
         """Why this reader can no longer be used safely ("" while it can): a memory-mapped file

@@ -46,6 +46,7 @@ from .status import (
     product_index_statuses,
 )
 from .status_text import index_state_explained, index_state_label
+from .stores import vector_stores_sync
 
 __all__ = [
     "BuildFailed",
@@ -94,4 +95,5 @@ __all__ = [
     "photo_search",
     "query_id_sign",
     "similar_products",
+    "vector_stores_sync",
 ]

@@ -202,6 +202,8 @@ def index_build_schedule_if_stale() -> IndexBuild | None:
     serving = serving_index()
     if serving is not None and serving.fingerprint != current_embedder().fingerprint:
         return index_build_request()  # coalesced: at most one queued build
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+        return None  # saves and deletes reach the hnsw store without a build (search.services.hnsw)
     fresh, indexed = _fresh_embedding_count()
     if fresh == 0 or fresh < rebuild_fresh_threshold(indexed):
         return None
@@ -240,6 +242,13 @@ def index_fold_in_if_due(*, now: datetime | None = None) -> IndexBuild | None:
         return None
     since = fresh_since(fingerprint, serving_index())
     if since is None or since > now - after:
+        return None
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+        from .hnsw_writer import hnsw_sync
+
+        hnsw_sync(
+            embedder=current_embedder()
+        )  # the store missed them (a lost sync): no build needed, only the sync
         return None
     return index_build_request()
 

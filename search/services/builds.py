@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
 
 from search.embedder import current_embedder
+from search.index.attrs import NO_CATEGORY, Attrs
 from search.models import ImageEmbedding, IndexBuild
 from shop_search.leases import Lease, LeaseLost, lease_owner
 
@@ -26,6 +28,7 @@ from .build_queue import (
 from .embeddings import catalog_embed_pending
 from .index_shipping import index_build_ship, index_storage, index_storage_cleanup
 from .state import vectors_from_rows
+from .vector_sync import price_cents
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +76,14 @@ def _run(build: IndexBuild, progress, lease: Lease) -> None:
     build.save(update_fields=["fingerprint"])
     catalog_embed_pending(progress=_build_progress(build, progress, lease))
     lease.check()
-    ids, vectors, until = _indexable_vectors(embedder.fingerprint, embedder.dim)
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+        _run_hnsw(build, embedder, lease)
+        return
+    ids, vectors, attrs, until = _indexable_vectors(embedder.fingerprint, embedder.dim)
     if not ids:
         raise BuildFailed("Nothing to index: no active product has an embedded photo.")
     params = {
+        "backend": "annoy",
         "n_trees": settings.SEARCH_ANNOY_TREES,
         "pca_dim": settings.SEARCH_PCA_DIM,
         "model": embedder.name,
@@ -84,6 +91,7 @@ def _run(build: IndexBuild, progress, lease: Lease) -> None:
     manifest = index_build(
         vectors,
         ids,
+        attrs=attrs,
         root=settings.SEARCH_INDEX_DIR,
         fingerprint=embedder.fingerprint,
         n_trees=settings.SEARCH_ANNOY_TREES,
@@ -115,6 +123,7 @@ def _publish_if_held(version: str, lease: Lease) -> None:
 
 
 def _indexable_vectors(fingerprint: str, dim: int):
+    """Done vectors of active products, with their attributes (filters run inside the search)."""
     rows = list(
         ImageEmbedding.objects.filter(
             fingerprint=fingerprint,
@@ -122,11 +131,43 @@ def _indexable_vectors(fingerprint: str, dim: int):
             image__product__is_active=True,
         )
         .order_by("image_id")
-        .values_list("image_id", "vector", "updated_at")
+        .values_list(
+            "image_id",
+            "vector",
+            "updated_at",
+            "image__product_id",
+            "image__product__category_id",
+            "image__product__price",
+        )
     )
     ids = [row[0] for row in rows]
     until = max((row[2] for row in rows), default=None)
-    return ids, vectors_from_rows([row[1] for row in rows], dim), until
+    attrs = Attrs.of(
+        [row[3] for row in rows],
+        [NO_CATEGORY if row[4] is None else row[4] for row in rows],
+        [price_cents(row[5]) for row in rows],
+        [True] * len(rows),
+    )
+    return ids, vectors_from_rows([row[1] for row in rows], dim), attrs, until
+
+
+def _run_hnsw(build: IndexBuild, embedder, lease: Lease) -> None:
+    """Rebuilds the model's hnsw store from scratch (compacted) and makes it the serving one."""
+    from .hnsw_writer import hnsw_rebuild
+
+    indexable = ImageEmbedding.objects.filter(
+        fingerprint=embedder.fingerprint, status=ImageEmbedding.Status.DONE, image__product__is_active=True
+    )
+    if not indexable.exists():
+        raise BuildFailed("Nothing to index: no active product has an embedded photo.")
+    lease.check()
+    store = hnsw_rebuild(embedder, before_swap=lease.check)
+    manifest = store.manifest
+    params = {"backend": "hnsw", "model": embedder.name, **_manifest_params(manifest)}
+    until = datetime.fromtimestamp(store.sync_mark, UTC) if store.sync_mark is not None else None
+    _record_manifest(build, manifest, params, until, store.count())
+    build.vectors = store.count()  # live vectors (the snapshot may hold deleted rows too)
+    build.save(update_fields=["vectors"])
 
 
 def _record_manifest(build: IndexBuild, manifest, params: dict, until, count: int) -> None:

@@ -22,13 +22,12 @@ from catalog.models import ProductImage
 from search.embedder import current_embedder
 from search.models import ImageEmbedding
 
-from .state import loaded_fingerprint, vector_to_bytes
+from .state import ID_CHUNK, loaded_fingerprint, vector_to_bytes
 
 logger = logging.getLogger(__name__)
 
 # progress(done, failed, total): cumulative counts, for tqdm bars and IndexBuild progress.
 Progress = Callable[[int, int, int], None]
-ID_CHUNK = 500  # ids per query: stays far below SQLite's bound-parameter limit
 DECODE_WORKERS = 2  # threads decoding the next batch while the model runs (this machine: 2 cores)
 
 
@@ -143,6 +142,10 @@ def images_embed(
         todo += list(pending_images(embedder.fingerprint).filter(pk__in=chunk).order_by("pk"))
     summary.skipped = len(ids) - len(todo)
     _embed_images(todo, embedder, summary, progress)
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw" and (summary.embedded or summary.failed):
+        from .hnsw_writer import hnsw_sync
+
+        hnsw_sync(embedder=embedder)  # this worker is the writer: the new vectors are searchable now
     if schedule_build and summary.embedded:
         from .build_queue import index_build_schedule_if_stale
 

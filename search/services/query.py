@@ -133,7 +133,7 @@ def photo_search(
     limits = Filters(
         _category_ids(filters.category), _decimal(filters.min_price), _decimal(filters.max_price)
     )
-    ranker = Ranker(embedder.fingerprint, serving, timings)
+    ranker = Ranker(embedder.fingerprint, serving, timings, dim=embedder.dim)
     if detailed is None:
         with timed(timings, "model"):
             vector = np.asarray(embedder.embed_one(picture), dtype=np.float32)
@@ -217,7 +217,9 @@ def similar_products(product: Product, *, k: int = 8) -> SearchResult:
         return SearchResult(hits=[], model=embedder, timings=timings)
     vectors = vectors_from_rows(blobs, embedder.dim)
     filters = Filters(exclude_product_id=product.pk)
-    hits = Ranker(embedder.fingerprint, serving, timings).hits(vectors, k=k, filters=filters)
+    hits = Ranker(embedder.fingerprint, serving, timings, dim=embedder.dim).hits(
+        vectors, k=k, filters=filters
+    )
     return SearchResult(hits=hits, model=embedder, timings=timings)
 
 

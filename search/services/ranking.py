@@ -1,15 +1,15 @@
-"""Ranking products for query vectors: the serving index plus the exactly searched fresh embeddings,
-filters applied on the product rows, one hit per product with its best photo.
+"""Ranking products for query vectors: the vector store of the query's model, filters applied inside
+the search and checked again on the product rows, one hit per product with its best photo.
 
-Candidates come from two places: the published index (only when its model fingerprint equals the
-query model's: vectors of two models are never compared) and an exact search over "fresh"
-embeddings the index does not hold yet (search.selectors.fresh_embeddings). Without a usable index
-every done embedding of that model is searched exactly. Product rows are then loaded in one query
-(photos prefetched), so deleted or deactivated products disappear at once, without a rebuild.
+The store (search.services.stores) holds only vectors of the query model (vectors of two models are
+never compared): the serving build or graph of that model plus what was embedded, changed or deleted
+since. Product rows are then loaded in one query (photos prefetched), so a deleted or deactivated
+product that a store has not seen yet is still dropped at once.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +21,10 @@ from django.conf import settings
 
 from catalog.models import Product, ProductImage
 from search.index import IndexCorrupt
-from search.selectors import fresh_embeddings
+from search.index.attrs import VectorFilter
 
-from .embeddings import ID_CHUNK
-from .state import ServingIndex, serving_index, vectors_from_rows
+from .state import ID_CHUNK, ServingIndex, serving_index
+from .stores import query_store
 
 MIN_CANDIDATES = 32
 GROWTH = 4  # candidate pool multiplier when filters drop too many
@@ -59,15 +59,27 @@ class Filters:
     max_price: Decimal | None = None
     exclude_product_id: int | None = None
 
+    def vector_filter(self) -> VectorFilter:
+        """The same conditions for the vector store (checked there first, in the database again)."""
+        return VectorFilter(
+            categories=self.category_ids,
+            min_cents=None if self.min_price is None else math.ceil(self.min_price * 100),
+            max_cents=None if self.max_price is None else math.floor(self.max_price * 100),
+            exclude_product=self.exclude_product_id,
+        )
+
 
 class Ranker:
     """Ranks for one query: the fresh embeddings are read once, however many vectors are ranked
     (the whole photo, then each object found in it)."""
 
-    def __init__(self, fingerprint: str, serving: ServingIndex | None, timings: dict) -> None:
-        self.fingerprint, self.timings = fingerprint, timings
+    def __init__(self, fingerprint: str, serving: ServingIndex | None, timings: dict, dim: int = 0) -> None:
+        self.fingerprint, self.timings, self.dim = fingerprint, timings, dim
         with timed(timings, "db"):
-            self.candidates = _CandidateSources(fingerprint, serving)
+            try:
+                self.candidates = _CandidateSources(fingerprint, dim, serving)
+            except IndexCorrupt:  # damaged since serving_index checked it: what serves now
+                self.candidates = _CandidateSources(fingerprint, dim, serving_index())
 
     def hits(self, vectors: np.ndarray, *, k: int, filters: Filters) -> list[Hit]:
         """Top k products for the vectors (a product's score is its best over all of them)."""
@@ -79,14 +91,14 @@ class Ranker:
             # A file of the serving build changed under this query (serving_index checked it before):
             # once more on what serves now, the previous build or exact search over stored vectors.
             with timed(self.timings, "db"):
-                self.candidates = _CandidateSources(self.fingerprint, serving_index())
+                self.candidates = _CandidateSources(self.fingerprint, self.dim, serving_index())
             return self._ranked(vectors, k=k, filters=filters)
 
     def _ranked(self, vectors: np.ndarray, *, k: int, filters: Filters) -> list[Hit]:
         wanted = max(k * GROWTH, MIN_CANDIDATES)
         while True:
             with timed(self.timings, "index"):
-                scores = self.candidates.top(vectors, wanted)
+                scores = self.candidates.top(vectors, wanted, filters)
             with timed(self.timings, "db"):
                 hits = _hits(scores, filters, k)
             if len(hits) >= k or wanted >= self.candidates.size:
@@ -95,31 +107,19 @@ class Ranker:
 
 
 class _CandidateSources:
-    """The serving index (when built by this model) plus exactly-searched fresh embeddings."""
+    """The vector store of the query's model (search.services.stores): the serving build or graph of
+    that model with everything embedded, changed or deleted since, filters applied inside the search."""
 
-    def __init__(self, fingerprint: str, serving: ServingIndex | None) -> None:
-        self.index = serving if serving is not None and serving.fingerprint == fingerprint else None
-        rows = list(fresh_embeddings(fingerprint, self.index).values_list("image_id", "vector"))
-        self.fresh_ids = np.array([row[0] for row in rows], dtype=np.int64)
-        self.fresh_vectors = vectors_from_rows([row[1] for row in rows], 0) if rows else None
-        self.size = len(rows) + (len(self.index.reader) if self.index else 0)
+    def __init__(self, fingerprint: str, dim: int, serving: ServingIndex | None) -> None:
+        self.store = query_store(fingerprint, dim, serving)
+        self.size = self.store.count()
 
-    def top(self, vectors: np.ndarray, n: int) -> dict[int, float]:
+    def top(self, vectors: np.ndarray, n: int, filters: Filters) -> dict[int, float]:
         scores: dict[int, float] = {}
-        if self.index is not None:
-            for vector in vectors:
-                ids, sims = self.index.reader.search(
-                    vector,
-                    n,
-                    search_k=settings.SEARCH_ANNOY_SEARCH_K,
-                    exact_threshold=settings.SEARCH_EXACT_THRESHOLD,
-                )
-                _merge_max(scores, ids, sims)
-        if self.fresh_vectors is not None:
-            # Fresh vectors replace what the index holds for the same photo (it may be outdated).
-            sims = (self.fresh_vectors @ vectors.T).max(axis=1)
-            order = np.argsort(-sims)[:n]
-            scores.update({int(self.fresh_ids[i]): float(sims[i]) for i in order})
+        engine_filter = filters.vector_filter()
+        for vector in vectors:
+            ids, sims = self.store.search(vector, n, engine_filter)
+            _merge_max(scores, ids, sims)
         return scores
 
 

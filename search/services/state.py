@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
@@ -14,6 +15,7 @@ from search.embedder import current_embedder, loaded_embedder
 from search.models import IndexBuild
 
 logger = logging.getLogger(__name__)
+ID_CHUNK = 500  # ids per query: stays far below SQLite's bound-parameter limit
 
 
 def loaded_fingerprint() -> str | None:
@@ -56,17 +58,33 @@ def vectors_from_rows(blobs: list[bytes | memoryview], dim: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ServingIndex:
-    """The published index the readers use now and the build row that produced it (if known)."""
+    """What serves queries now: the published annoy build, or the hnsw store the alias names, and the
+    build row that produced it (if known)."""
 
-    reader: object  # search.index.IndexReader
+    reader: object  # search.index.IndexReader (annoy) or search.index.hnsw.HnswStore
     build: IndexBuild | None
     fingerprint: str
     version: str
+    backend: str = "annoy"
+    until: datetime | None = None  # every embedding changed up to then is in it (None: unknown)
+
+    def count(self) -> int:
+        """Live vectors."""
+        return self.reader.count() if self.backend == "hnsw" else len(self.reader)
+
+    def contains(self, image_ids: list[int]) -> set[int]:
+        if self.backend == "hnsw":
+            return {int(i) for i in self.reader.contains(np.asarray(image_ids, dtype=np.int64))}
+        found, _ = self.reader.vectors_for(image_ids)
+        return {int(i) for i in found}
 
 
 def serving_index() -> ServingIndex | None:
     """The index that serves, whatever model built it (callers compare fingerprints): the published
-    build, or the previous good build while the published one is damaged (see serving_index_health)."""
+    build, or the previous good build while the published one is damaged (see serving_index_health);
+    under the hnsw backend the store the serving alias names."""
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+        return _serving_hnsw()
     from search.index import current_index
 
     from .index_shipping import index_follow_storage
@@ -82,14 +100,45 @@ def serving_index() -> ServingIndex | None:
         if version
         else None
     )
-    return ServingIndex(reader=reader, build=build, fingerprint=manifest.fingerprint, version=version)
+    until = build.embeddings_until if build is not None else None
+    return ServingIndex(
+        reader=reader, build=build, fingerprint=manifest.fingerprint, version=version, until=until
+    )
+
+
+def _serving_hnsw() -> ServingIndex | None:
+    from .hnsw import hnsw_serving
+
+    store = hnsw_serving()
+    if store is None:
+        return None
+    build = (
+        IndexBuild.objects.filter(fingerprint=store.fingerprint, status=IndexBuild.Status.SUCCEEDED)
+        .exclude(version="")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    mark = store.sync_mark
+    until = datetime.fromtimestamp(mark, UTC) if mark is not None else None
+    return ServingIndex(store, build, store.fingerprint, store.version, backend="hnsw", until=until)
 
 
 def serving_index_health():
     """Which build serves and why not the published one (search.index.IndexHealth): what status shows
     as ``index_problem``, and the hook for metrics."""
-    from search.index import index_health
+    from search.index import IndexHealth, index_health
 
+    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+        from .hnsw import hnsw_serving, serving_store_dir
+
+        store, folder = hnsw_serving(), serving_store_dir()
+        if store is not None:
+            return IndexHealth(published=store.version, serving=store.version)
+        if folder is not None and folder.exists():
+            problem = f"The serving hnsw store {folder.name} cannot be read; searches compare stored vectors"
+            problem += " exactly."
+            return IndexHealth(problem=problem)
+        return IndexHealth()
     return index_health(settings.SEARCH_INDEX_DIR)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from django.conf import settings
 from django.db.models import F
 
 from catalog.models import Product, ProductImage
@@ -16,8 +17,8 @@ from search.models import ImageEmbedding, IndexBuild
 from search.selectors import fresh_embeddings, fresh_since
 
 from .build_queue import build_lease_lapsed, build_lost_reason
-from .embeddings import ID_CHUNK, pending_images
-from .state import ServingIndex, serving_index, serving_index_health
+from .embeddings import pending_images
+from .state import ID_CHUNK, ServingIndex, serving_index, serving_index_health
 
 MODEL_FACTS = ("name", "requested", "fingerprint", "pretrained", "fallback", "untrained", "weights_source")
 RECENT = 5  # failures listed by name in the status
@@ -99,6 +100,7 @@ class IndexStatus:
     fresh: int = 0  # searchable now (exactly), not in the serving build: folded in by the next build
     fresh_since: datetime | None = None  # since when the longest-waiting of those has waited
     state: IndexState = IndexState.EMPTY
+    backend: str = "annoy"  # the vector store (SEARCH_VECTOR_BACKEND)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def index_status() -> IndexStatus:
         fresh=fresh,
         fresh_since=fresh_since(fingerprint, serving) if fresh else None,
         state=_state(current, running, embedded, pending, fresh),
+        backend=settings.SEARCH_VECTOR_BACKEND,
     )
 
 
@@ -192,10 +195,9 @@ def _indexed_image_ids(serving: ServingIndex | None, fingerprint: str, image_ids
     if serving is None or serving.fingerprint != fingerprint or not image_ids:
         return set()
     try:
-        found, _ = serving.reader.vectors_for(image_ids)
+        return serving.contains(image_ids)
     except IndexCorrupt:  # damaged since serving_index checked it: the next call serves another build
         return set()
-    return {int(image_id) for image_id in found}
 
 
 def _photo_counts(product_ids: list[int]) -> dict[int, int]:
@@ -238,6 +240,8 @@ def _build_summary(serving: ServingIndex | None, fingerprint: str) -> BuildSumma
     if serving is None:
         return None
     manifest, build = serving.reader.manifest, serving.build
+    if serving.backend == "hnsw":
+        return _store_summary(serving, fingerprint)
     return BuildSummary(
         id=build.pk if build else None,
         version=serving.version,
@@ -249,6 +253,23 @@ def _build_summary(serving: ServingIndex | None, fingerprint: str) -> BuildSumma
         dim=build.dim if build else int(getattr(manifest, "dim", 0)),
         params=build.params if build else {},
         size_bytes=build.size_bytes if build else int(getattr(manifest, "size_bytes", 0)),
+    )
+
+
+def _store_summary(serving: ServingIndex, fingerprint: str) -> BuildSummary:
+    """An hnsw store changes in place: its live count, its snapshot, the build that last rebuilt it."""
+    manifest, build = serving.reader.manifest, serving.build
+    return BuildSummary(
+        id=build.pk if build else None,
+        version=serving.version,
+        status=IndexBuild.Status.SUCCEEDED,
+        fingerprint=serving.fingerprint,
+        fingerprint_matches=serving.fingerprint == fingerprint,
+        built_at=_parse_time(manifest.built_at),
+        vectors=serving.count(),
+        dim=int(manifest.dim),
+        params=dict(manifest.params),
+        size_bytes=int(manifest.size_bytes),
     )
 
 

@@ -259,6 +259,28 @@ SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 50_000)
 SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
 SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 80_000)
 SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
+# The vector store (search.index.store): "annoy" (published builds + an in-memory delta per process) or
+# "hnsw" (hnswlib: adds and deletes in place, one writer = the worker). docs/search_index.md compares them.
+SEARCH_VECTOR_BACKEND = os.environ.get("SEARCH_VECTOR_BACKEND", "annoy")
+if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw"}:
+    raise ImproperlyConfigured(f"SEARCH_VECTOR_BACKEND must be annoy or hnsw, not {SEARCH_VECTOR_BACKEND!r}")
+# When the vectors passing a filter hold at most this many components (rows x dimensions), they are
+# scored exactly instead of searched inside Annoy / hnswlib (measured cut-overs: docs/benchmarks.md,
+# "Vector backends"; 8M is ~30k rows at 256-d or ~6k at 1280-d).
+SEARCH_ANNOY_FILTER_EXACT_FLOATS = env_int("SEARCH_ANNOY_FILTER_EXACT_FLOATS", 8_000_000)
+SEARCH_HNSW_FILTER_EXACT_FLOATS = env_int("SEARCH_HNSW_FILTER_EXACT_FLOATS", 3_000_000)
+# hnsw: graph degree, build and query breadth (ef 64 gave recall@10 0.978 at 500k x 256-d, 0.976 at
+# 200k x 1280-d; ef 128 is sub-millisecond: docs/benchmarks.md), and
+# how many logged changes make the worker write a new snapshot (readers replay the log up to it).
+SEARCH_HNSW_M = env_int("SEARCH_HNSW_M", 16)
+SEARCH_HNSW_EF_CONSTRUCTION = env_int("SEARCH_HNSW_EF_CONSTRUCTION", 100)
+SEARCH_HNSW_EF = env_int("SEARCH_HNSW_EF", 128)
+SEARCH_HNSW_SNAPSHOT_CHANGES = env_int("SEARCH_HNSW_SNAPSHOT_CHANGES", 10_000)
+# Stores read only what changed since their last look; rows of the last SEARCH_SYNC_OVERLAP_SECONDS are
+# listed again (ids only) for writers whose commit came after their timestamp. Deleted photos are
+# remembered for SEARCH_REMOVALS_KEEP_SECONDS (a store that looked longer ago starts over).
+SEARCH_SYNC_OVERLAP_SECONDS = env_int("SEARCH_SYNC_OVERLAP_SECONDS", 10)
+SEARCH_REMOVALS_KEEP_SECONDS = env_int("SEARCH_REMOVALS_KEEP_SECONDS", 24 * 3600)
 # Object-aware search (search.embedding.objects): a query without a crop finds up to this many things
 # in the photo (0 turns it off), decodes at least SEARCH_OBJECTS_DETAIL pixels on the shorter side for
 # finding and cropping them, and returns SEARCH_OBJECT_RESULTS hits per object. The finder reads the
@@ -340,6 +362,8 @@ CELERY_BEAT_SCHEDULE = {
         ("reap-index-builds", "search.reap"),
         ("reap-import-jobs", "catalog.reap_imports"),
         ("fold-in-fresh-photos", "search.fold_in"),
+        # hnsw: catches what no signal announced (e.g. a bulk update); prunes old photo deletions.
+        ("sync-vector-stores", "search.sync_vectors"),
     ]
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get(

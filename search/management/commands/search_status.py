@@ -15,6 +15,7 @@ class Command(BaseCommand):
         status = index_status()
         self._model(status)
         self.stdout.write(f"State: {status.state}")
+        self.stdout.write(f"Vector store: {status.backend} (SEARCH_VECTOR_BACKEND)")
         self.stdout.write(
             f"Products (active): {status.products}; photos: {status.images}; embedded: {status.embedded}; "
             f"pending: {status.pending}; failed: {status.failed}"
