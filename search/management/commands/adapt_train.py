@@ -1,6 +1,7 @@
 """Train a catalog-adapted projection on some products and compare it with the backbone on the others.
 
-    manage.py adapt_train [--variants 2] [--held-out 0.3] [--seed 2026] [--dim 256] [--max-epochs 60]
+    manage.py adapt_train [--variants 2] [--held-out 0.3] [--seed 2026] [--split-seed N]
+        [--dim 256] [--max-epochs 100]
 
 Prints the held-out figures of the backbone and of the projection and which is better. It never
 switches the site's model; a better projection is only saved under VAR_DIR/adapt/ (not in use).
@@ -33,6 +34,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=DEFAULT_SEED, help="variants, split and training seed"
         )
+        parser.add_argument(
+            "--split-seed",
+            type=int,
+            help="seed of the product split and training (default: --seed); "
+            "another split reuses the cached features",
+        )
         parser.add_argument("--dim", type=int, default=AdaptConfig.out_dim, help="projected dimensions")
         parser.add_argument("--max-epochs", type=int, default=AdaptConfig.max_epochs)
 
@@ -41,7 +48,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--held-out must be between 0 and 1 (a share of products), not {options['held_out']}."
             )
-        config = AdaptConfig(out_dim=options["dim"], max_epochs=options["max_epochs"], seed=options["seed"])
+        split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
+        config = AdaptConfig(out_dim=options["dim"], max_epochs=options["max_epochs"], seed=split_seed)
         try:
             config.check()
         except AdaptError as exc:
@@ -53,7 +61,7 @@ class Command(BaseCommand):
                     variants=options["variants"], seed=options["seed"], progress=tqdm_progress(bar)
                 )
             embedded = time.monotonic()
-            result = adapt_compare(data, held_out=options["held_out"], seed=options["seed"], config=config)
+            result = adapt_compare(data, held_out=options["held_out"], seed=split_seed, config=config)
         except (AdaptRefused, ScenesUnavailable) as exc:
             raise CommandError(str(exc)) from exc
         trained = time.monotonic()
