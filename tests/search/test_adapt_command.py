@@ -40,7 +40,9 @@ def test_the_command_prints_backbone_and_projection_rows_and_a_verdict(relevance
         assert projection_load(path).fingerprint in out
     else:
         assert "is NOT better on the held-out products" in out and "Nothing kept." in out and not saved
-    assert "(cached)" in train("--variants", "1", "--dim", "16", "--max-epochs", "3")
+    # Another split reuses the features: the backbone does not run again.
+    again = train("--variants", "1", "--dim", "16", "--max-epochs", "3", "--split-seed", "3")
+    assert "(cached)" in again and "held out 2 products." in again
 
 
 def test_features_hold_each_photo_and_its_variants_once(relevance_shop, var_dir):
