@@ -1,0 +1,261 @@
+"""Catalog-adapted projection: a small linear map learnt on top of the frozen backbone. No Django here.
+
+Input: backbone features (n, d) float32 with, per row, a product id and a category id (-1: none). The
+rows of one product are its catalog photos and the shopper-like variants made from them
+(search.relevance.variants), so they are one another's positives. Output: ``Projection``, which maps a
+backbone vector to an L2-normalised vector of ``out_dim`` (256 by default).
+
+The loss is a softmax over the training products (a cosine classifier: each product has a learnt
+prototype, the rows are pulled to their product's and pushed from the others') plus the same over
+categories, weighted by ``category_weight``. The prototypes are thrown away after training; only the
+projection is kept. It starts from the features' principal directions, so before any step it ranks
+photos almost as the backbone does, and early stopping (on rows of the training products set aside
+per product) keeps the best epoch. Everything is seeded: the same input and config give the same
+weights and fingerprint.
+
+The fingerprint (sha256 of weights, config and training-data version) is what a later slice adds to
+the model fingerprint when a merchant switches to the projection; nothing here switches anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FORMAT_VERSION = 1
+
+
+class AdaptError(ValueError):
+    """Training input or a projection file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    out_dim: int = 256
+    temperature: float = 0.2  # of the cosine softmax; sharper (0.05) saturated and learnt slowly
+    category_weight: float = 0.3  # the category term's share of the loss (0: products only)
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    max_epochs: int = 100
+    patience: int = 10  # epochs without a better validation loss before stopping
+    validation_share: float = 0.15  # of each training product's rows, set aside for early stopping
+    seed: int = 2026
+
+    def check(self) -> None:
+        if self.out_dim < 2:
+            raise AdaptError(f"The projection needs at least 2 dimensions, not {self.out_dim}.")
+        if not 0 < self.temperature <= 1 or self.category_weight < 0:
+            raise AdaptError("The temperature must be in (0, 1] and the category weight not negative.")
+        if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 2:
+            raise AdaptError("max_epochs and patience must be at least 1, batch_size at least 2.")
+        if not 0 <= self.validation_share < 1:
+            raise AdaptError(f"The validation share must be in [0, 1), not {self.validation_share}.")
+
+
+@dataclass
+class Projection:
+    """x -> normalise((x - mean) @ weight); weight is (d, out_dim)."""
+
+    weight: np.ndarray
+    mean: np.ndarray
+    config: AdaptConfig
+    data_version: str  # what it was trained on (the caller's feature-set and split signature)
+    trained: dict = field(default_factory=dict)  # epochs, losses: for the report, not the fingerprint
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def out_dim(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(self.weight, dtype="<f4").tobytes())
+        digest.update(np.ascontiguousarray(self.mean, dtype="<f4").tobytes())
+        digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
+        digest.update(self.data_version.encode())
+        return digest.hexdigest()
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.in_dim:
+            raise AdaptError(f"Expected features of shape (n, {self.in_dim}), got {features.shape}.")
+        out = (features - self.mean) @ self.weight
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        """A small .npz (no pickle): weights, mean and the metadata as JSON."""
+        meta = {
+            "format": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "data_version": self.data_version,
+            "trained": self.trained,
+            "fingerprint": self.fingerprint,
+        }
+        with open(path, "wb") as handle:
+            np.savez(
+                handle, weight=self.weight.astype("<f4"), mean=self.mean.astype("<f4"), meta=json.dumps(meta)
+            )
+
+
+def projection_load(path: str | Path) -> Projection:
+    """The projection saved at ``path``; AdaptError if it is not one or does not match its fingerprint."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            weight, mean = data["weight"].astype(np.float32), data["mean"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as exc:
+        raise AdaptError(f"{path} is not a saved projection: {exc}") from exc
+    if meta.get("format") != FORMAT_VERSION:
+        raise AdaptError(f"{path} has projection format {meta.get('format')}, expected {FORMAT_VERSION}.")
+    projection = Projection(
+        weight, mean, AdaptConfig(**meta["config"]), meta["data_version"], meta["trained"]
+    )
+    if projection.fingerprint != meta["fingerprint"]:
+        raise AdaptError(f"{path} is damaged: its weights do not match the fingerprint it was saved with.")
+    return projection
+
+
+def product_split(product_ids: np.ndarray, *, held_out: float, seed: int) -> np.ndarray:
+    """A boolean mask over the rows: True for the rows of the held-out products (a seeded ``held_out``
+    share of the distinct products, at least one, and at least one left to train on). Split by product,
+    never by row, so no product has rows on both sides."""
+    products = np.unique(np.asarray(product_ids))
+    if len(products) < 2:
+        raise AdaptError(f"A split needs at least 2 products, not {len(products)}.")
+    if not 0 < held_out < 1:
+        raise AdaptError(f"The held-out share must be between 0 and 1, not {held_out}.")
+    count = min(len(products) - 1, max(1, round(held_out * len(products))))
+    chosen = np.random.default_rng(seed).choice(products, size=count, replace=False)
+    return np.isin(product_ids, chosen)
+
+
+def projection_train(
+    features: np.ndarray,
+    product_ids: np.ndarray,
+    category_ids: np.ndarray,
+    *,
+    config: AdaptConfig | None = None,
+    data_version: str = "",
+) -> Projection:
+    """Learns the projection on these rows (all of them are training rows: split before calling)."""
+    config = config or AdaptConfig()
+    config.check()
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2 or len(x) != len(product_ids) or len(x) != len(category_ids):
+        raise AdaptError("features, product_ids and category_ids must have one row each per example.")
+    if config.out_dim > x.shape[1]:
+        raise AdaptError(
+            f"The projection cannot have more dimensions ({config.out_dim}) than its input ({x.shape[1]})."
+        )
+    products, product_index = np.unique(product_ids, return_inverse=True)
+    if len(products) < 2:
+        raise AdaptError("Training needs at least 2 products.")
+    categories, category_index = np.unique(np.asarray(category_ids), return_inverse=True)
+    category_index = np.where(np.asarray(category_ids) < 0, -1, category_index)
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    fit, check = _validation_rows(product_index, config.validation_share, rng)
+    mean = x[fit].mean(axis=0)
+    weight = torch.nn.Parameter(torch.from_numpy(_principal_directions(x[fit] - mean, config.out_dim)))
+    inputs = torch.from_numpy(x - mean)
+    z0 = F.normalize(inputs[fit] @ weight.detach(), dim=1)
+    product_heads = torch.nn.Parameter(_prototypes(z0, torch.from_numpy(product_index[fit]), len(products)))
+    category_heads = torch.nn.Parameter(
+        _prototypes(z0, torch.from_numpy(category_index[fit]), len(categories))
+    )
+    optimiser = torch.optim.AdamW(
+        [weight, product_heads, category_heads], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    p_labels, c_labels = torch.from_numpy(product_index), torch.from_numpy(category_index)
+
+    def loss_of(rows: np.ndarray) -> torch.Tensor:
+        z = F.normalize(inputs[rows] @ weight, dim=1)
+        loss = _cosine_softmax(z, product_heads, p_labels[rows], config.temperature)
+        if config.category_weight and len(categories) > 1:
+            loss = loss + config.category_weight * _cosine_softmax(
+                z, category_heads, c_labels[rows], config.temperature
+            )
+        return loss
+
+    best, best_loss, since, history = weight.detach().clone(), float("inf"), 0, []
+    for _epoch in range(config.max_epochs):
+        order = rng.permutation(fit)
+        for start in range(0, len(order), config.batch_size):
+            optimiser.zero_grad()
+            loss_of(order[start : start + config.batch_size]).backward()
+            optimiser.step()
+        with torch.no_grad():
+            watched = float(loss_of(check if len(check) else fit))
+        history.append(round(watched, 5))
+        if watched < best_loss - 1e-4:
+            best, best_loss, since = weight.detach().clone(), watched, 0
+        else:
+            since += 1
+            if since >= config.patience:
+                break
+    trained = {
+        "rows": int(len(x)),
+        "products": int(len(products)),
+        "categories": int((categories >= 0).sum()),
+        "epochs": len(history),
+        "best_epoch": int(np.argmin(history)) + 1,
+        "validation_loss": history,
+        "validation_rows": int(len(check)),
+    }
+    return Projection(best.numpy().astype(np.float32), mean.astype(np.float32), config, data_version, trained)
+
+
+def _cosine_softmax(
+    z: torch.Tensor, heads: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Cross-entropy of the cosine between each row and every prototype; rows labelled -1 are left out."""
+    logits = z @ F.normalize(heads, dim=1).T / temperature
+    known = labels >= 0
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[known], labels[known])
+
+
+def _prototypes(z: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Each class's mean starting vector: training starts from where the rows already are."""
+    sums = torch.zeros(count, z.shape[1])
+    known = labels >= 0
+    sums.index_add_(0, labels[known], z[known])
+    empty = sums.norm(dim=1) == 0
+    sums[empty] = torch.randn(int(empty.sum()), z.shape[1])
+    return sums
+
+
+def _principal_directions(centred: np.ndarray, out_dim: int) -> np.ndarray:
+    """The top ``out_dim`` principal directions (d, out_dim); random orthogonal ones fill the rest when
+    there are fewer rows than dimensions."""
+    covariance = centred.T.astype(np.float64) @ centred.astype(np.float64)
+    values, vectors = np.linalg.eigh(covariance)
+    top = vectors[:, np.argsort(values)[::-1][:out_dim]]
+    return np.ascontiguousarray(top, dtype=np.float32)
+
+
+def _validation_rows(product_index: np.ndarray, share: float, rng: np.random.Generator) -> tuple:
+    """(fit rows, check rows): ``share`` of each product's rows set aside, when it has at least 2."""
+    check = []
+    for product in np.unique(product_index):
+        rows = np.flatnonzero(product_index == product)
+        take = int(share * len(rows))
+        if take and len(rows) - take >= 1:
+            check.extend(rng.choice(rows, size=take, replace=False))
+    check_rows = np.array(sorted(check), dtype=np.int64)
+    fit_rows = np.setdiff1d(np.arange(len(product_index)), check_rows)
+    return fit_rows, check_rows
