@@ -112,6 +112,7 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "results_scope": "",
         "thing_rows": [],
         "photo_objects": None,
+        "photo_box": None,
         "card_sizes": CARD_SIZES,
         "query_id": "",
     }
@@ -124,6 +125,7 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
             context["query_id"] = services.query_id_sign(result.query)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
+            context["photo_box"] = _photo_box(result.photo_size)
             context["results_scope"] = _results_scope(form, things)
             context["thing_rows"] = _thing_rows(request, form, things, result.query)
             if things and context["share_url"]:  # the script draws them over the photo of a shared search
@@ -163,6 +165,20 @@ def _form_error_text(form: PhotoSearchForm) -> str:
         if name != "__all__":
             messages += [f"{form.fields[name].label}: {error}" for error in errors]
     return " ".join(messages)
+
+
+# The preview's largest height: .crop-stage__img's max-height in static/css/shop.css.
+PREVIEW_MAX_HEIGHT_PX = 340
+
+
+def _photo_box(size: tuple[int, int] | None) -> dict | None:
+    """The box the shopper's photo will fill in the preview (a shared search: the page arrives before
+    the photo), so nothing below it moves when the photo arrives: its size and, for CSS, the widest it
+    is shown (where the height limit binds)."""
+    if not size or not size[0] or not size[1]:
+        return None
+    width, height = size
+    return {"width": width, "height": height, "widest": round(PREVIEW_MAX_HEIGHT_PX * width / height)}
 
 
 def hit_cards(hits: list[services.Hit]) -> list[Card]:

@@ -73,6 +73,9 @@ class SearchResult:
     timings: dict[str, float]  # milliseconds: read, validate, (objects,) model, index, db, total
     objects: list[ObjectMatch] = field(default_factory=list)  # best first; empty with a crop or objects off
     query: SearchQuery | None = None  # a search by photo's query (None for similar products)
+    # The query photo's upright (width, height) as decoded, maybe reduced (a large JPEG decodes in draft
+    # mode): its aspect ratio is the photo's, so a page can reserve the photo's box before it arrives.
+    photo_size: tuple[int, int] | None = None
 
     @property
     def nothing_close(self) -> bool:
@@ -114,6 +117,7 @@ def photo_search(
     with timed(timings, "validate"):
         picture = decode_query_image(data, crop=crop)
         detailed = _detailed(data, picture) if find else None
+    photo_size = picture.size
     photo_sha256 = hashlib.sha256(data).hexdigest()
     # Only a shopper's photo, and only when SEARCH_KEEP_QUERY_PHOTOS_DAYS asks for it; the detailed
     # decode when there is one, so that a kept photo still shows the things found in it sharply.
@@ -144,7 +148,9 @@ def photo_search(
         )
     timings["total"] = (time.perf_counter() - started) * 1000
     query = SearchQuery(photo_sha256, crop, embedder.fingerprint, kept)
-    return SearchResult(hits=hits, model=embedder, timings=timings, objects=found, query=query)
+    return SearchResult(
+        hits=hits, model=embedder, timings=timings, objects=found, query=query, photo_size=photo_size
+    )
 
 
 def _detailed(data: bytes, picture: Image.Image) -> Image.Image:

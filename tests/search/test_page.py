@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from django.urls import reverse
+from PIL import Image
 
 from tests.conftest import PHOTOS_DIR, SHOP_CATALOG
 
@@ -129,6 +130,20 @@ def test_a_shared_url_search_runs_on_page_load(client, shop_catalog, photo_serve
     assert set(card_names(html)) == {"Paper scissors", "Claw hammer", "Combination pliers"}
     assert 'id="share-link"' in html and "category=tools" in html
     assert f'value="{url}"' in html
+
+
+def test_a_shared_search_reserves_the_photos_box_so_nothing_moves_when_it_arrives(
+    client, shop_catalog, photo_server, photo_path
+):
+    """The page arrives before the shopper's photo: the preview carries the photo's size and aspect."""
+    with Image.open(photo_path("box_in_scene.png")) as photo:
+        width, height = photo.size  # 512 x 384: not square, so a wrong box shows
+    html = client.get(reverse("shop-by-photo"), {"url": f"{photo_server}/box_in_scene.png"}).content.decode()
+
+    preview = re.search(r'<img id="preview-img"[^>]*>', html).group(0)
+    assert f'width="{width}" height="{height}"' in preview
+    assert f"aspect-ratio: {width} / {height}" in preview
+    assert f"width: min(100%, {round(340 * width / height)}px)" in preview  # the 340 px height limit
 
 
 def test_a_url_that_cannot_be_fetched_shows_the_reason(client, photo_server):

@@ -38,6 +38,11 @@ export function createPreview({ onCropChange }) {
     syncField();
     panel.hidden = false;
     $("dropzone").classList.add("is-compact");
+    if (image.getAttribute("src") !== src) {
+      // The box the server reserved was for a shared search's photo (no layout shift when it arrives);
+      // another photo sizes itself.
+      ["style", "width", "height"].forEach((name) => image.removeAttribute(name));
+    }
     image.src = src;
   }
 
