@@ -113,6 +113,8 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "thing_rows": [],
         "photo_objects": None,
         "photo_box": None,
+        "more_cards": [],
+        "results_total": 0,
         "card_sizes": CARD_SIZES,
         "query_id": "",
     }
@@ -121,7 +123,8 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         try:
             result = _search(form, categories)
             things = [found for found in result.objects if not covers_photo(found.box)]
-            context["cards"] = hit_cards(result.hits)
+            context["cards"], context["more_cards"] = fold_weak(hit_cards(result.hits))
+            context["results_total"] = len(result.hits)
             context["query_id"] = services.query_id_sign(result.query)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
@@ -165,6 +168,16 @@ def _form_error_text(form: PhotoSearchForm) -> str:
         if name != "__all__":
             messages += [f"{form.fields[name].label}: {error}" for error in errors]
     return " ".join(messages)
+
+
+def fold_weak(cards: list[Card]) -> tuple[list[Card], list[Card]]:
+    """(shown, folded): when some hits are close or similar, the weak ones (only the nearest items) go
+    under "N more items, less alike" instead of burying the good ones; when none is, all are shown
+    (the page then says nothing close was found). Same rule as foldWeak() in static/js/shop/results.js."""
+    strong = [card for card in cards if card.match != "weak"]
+    if not strong:
+        return cards, []
+    return strong, [card for card in cards if card.match == "weak"]
 
 
 # The preview's largest height: .crop-stage__img's max-height in static/css/shop.css.

@@ -14,10 +14,12 @@ def wait(browser) -> WebDriverWait:
 
 
 def card_names(browser) -> list[str]:
-    """The names in the results grid, in order (not the rows of other things)."""
+    """The names in the results, in order: the grid, then the folded "less alike" ones (not the rows of
+    other things)."""
     # Read in one script call: the grid may be re-rendered between two WebDriver calls.
     return browser.execute_script(
-        "return [...document.querySelectorAll('#result-grid .card__name')].map(e => e.textContent)"
+        "return [...document.querySelectorAll('#result-grid .card__name, #more-grid .card__name')]"
+        ".map(e => e.textContent)"
     )
 
 

@@ -39,10 +39,12 @@ def test_every_result_card_has_feedback_buttons_for_its_search(client, indexed_s
 
     assert "{#" not in html and "#}" not in html  # template comments never reach the shopper
     grid_query = re.search(r'<ul id="result-grid" class="grid" data-query-id="([^"]+)">', html).group(1)
-    grid = html.split('id="result-grid"')[1].split("</ul>")[0]
+    # The grid, then the weak hits folded under "less alike": every hit has its feedback form.
+    grid = "".join(html.split(f'id="{part}"')[1].split("</ul>")[0] for part in ("result-grid", "more-grid"))
     forms = FORM.findall(grid)
     assert len(forms) == grid.count('<li class="card">') == 6
     first = forms[0]
+    assert [hidden(form, "rank") for form in forms] == ["1", "2", "3", "4", "5", "6"]
     assert hidden(first, "query_id") == unescape(grid_query)
     assert hidden(first, "rank") == "1" and float(hidden(first, "score")) == pytest.approx(1.0, abs=1e-3)
     assert button_names(first) == ["This one: Cup", "Not what I'm looking for: Cup"]

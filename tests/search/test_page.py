@@ -82,6 +82,32 @@ def test_category_and_price_filters_narrow_the_results(client, shop_catalog, pho
     assert card_names(response.content.decode()) == ["Coffee cup"]
 
 
+def test_weak_hits_fold_under_less_alike_when_better_ones_exist(client, shop_catalog, photo_path):
+    """A cup finds the coffee cup close; the nearest items after it do not bury it."""
+    with photo_upload(photo_path, "cup.webp") as photo:
+        html = search_post(client, image=photo).content.decode()
+
+    shown, folded = html.split('id="more-results"', 1)
+    shown_labels = re.findall(r'card__score card__score--(\w+)"', shown)
+    folded_labels = re.findall(r'card__score card__score--(\w+)"', folded.split("</details>", 1)[0])
+    assert card_names(shown)[0] == "Coffee cup" and "weak" not in shown_labels, shown_labels
+    assert folded_labels and set(folded_labels) == {"weak"}
+    total = len(shown_labels) + len(folded_labels)
+    assert f"{len(folded_labels)} more item" in folded and f"{total} product" in shown
+    assert re.search(r'<details id="more-results" class="more-results"\s*>', html)  # shown, folded
+
+
+def test_with_nothing_close_every_nearest_item_shows(client, shop_catalog, photo_path, settings):
+    settings.SEARCH_CLOSE_MATCH = settings.SEARCH_SIMILAR_MATCH = 1.01  # no hit is close or similar
+    with photo_upload(photo_path, "cup.webp") as photo:
+        html = search_post(client, image=photo).content.decode()
+
+    shown = html.split('id="more-results"')[0]
+    assert re.search(r'id="nothing-close" class="notice"\s*>', html)  # the notice shows
+    assert len(card_names(shown)) == 7  # every product of the shop, none folded away
+    assert re.search(r'<details id="more-results" class="more-results" hidden', html)
+
+
 def test_no_match_shows_the_empty_state(client, shop_catalog, photo_path):
     with photo_upload(photo_path, "cup.webp") as photo:
         response = search_post(client, image=photo, category="fruit", min_price="100")

@@ -20,6 +20,16 @@ function cardSrcset(thumbnails) {
   return thumbnails.map((t) => t.url + " " + Math.max(t.width, t.height) + "w").join(", ");
 }
 
+// When some hits are close or similar, the weak ones (only the nearest items) are folded away under
+// "N more items, less alike"; when none is, all show. Same rule as fold_weak() in search/views.py.
+function foldWeak(found, cards) {
+  const strong = found.map((result) => result.match === "close" || result.match === "similar");
+  if (!strong.some(Boolean)) {
+    return [cards, []];
+  }
+  return [cards.filter((_, index) => strong[index]), cards.filter((_, index) => !strong[index])];
+}
+
 function clampScore(score) {
   return Math.min(1, Math.max(0, Number(score) || 0));
 }
@@ -32,6 +42,8 @@ export function createResults() {
   const $ = (id) => document.getElementById(id);
   const section = $("results");
   const grid = $("result-grid");
+  const more = $("more-results");
+  const moreGrid = $("more-grid");
   const count = $("results-count");
   const empty = $("empty-state");
   const template = $("card-template");
@@ -104,7 +116,14 @@ export function createResults() {
       const found = (data && data.results) || [];
       const queryId = (data && data.query_id) || "";
       grid.dataset.queryId = queryId;
-      grid.replaceChildren(...found.map((result, index) => card(result, { queryId, rank: index + 1 })));
+      const cards = found.map((result, index) => card(result, { queryId, rank: index + 1 }));
+      const [shown, folded] = foldWeak(found, cards);
+      grid.replaceChildren(...shown);
+      moreGrid.replaceChildren(...folded);
+      more.hidden = folded.length === 0;
+      more.open = false;
+      $("more-results-summary").textContent =
+        folded.length + " more item" + (folded.length === 1 ? "" : "s") + ", less alike";
       const label = found.length + " product" + (found.length === 1 ? "" : "s");
       count.textContent = label;
       empty.hidden = found.length > 0;
