@@ -167,7 +167,7 @@ def test_searches_served_by_both_workers_add_up_whichever_worker_answers(two_wor
             statuses = list(
                 pool.map(lambda photo: search(two_workers, photo), [PHOTO] * 6 + [b"no picture"] * 2)
             )
-            assert statuses == [200] * 6 + [400] * 2
+            assert statuses == [200] * 6 + [400] * 2, two_workers.log.read_text()[-3000:]
             sent_ok, sent_bad = sent_ok + 6, sent_bad + 2
 
     served_by = {

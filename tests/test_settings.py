@@ -335,7 +335,7 @@ print(json.dumps({name: {"task": e["task"], "every": e["schedule"], "known": e["
 """
 
 
-def test_beat_runs_both_reapers_and_the_fold_in_at_the_configured_interval(tmp_path):
+def test_beat_runs_the_reapers_the_fold_in_and_the_store_sync_at_the_configured_interval(tmp_path):
     result = run_python(
         BEAT_SCHEDULE, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), REAP_EVERY_SECONDS="15"
     )
@@ -346,6 +346,7 @@ def test_beat_runs_both_reapers_and_the_fold_in_at_the_configured_interval(tmp_p
         "search.reap",
         "catalog.reap_imports",
         "search.fold_in",
+        "search.sync_vectors",
     }
     assert all(entry["every"] == 15 and entry["known"] for entry in schedule.values()), schedule
 

@@ -73,7 +73,9 @@ class Ranker:
     """Ranks for one query: the fresh embeddings are read once, however many vectors are ranked
     (the whole photo, then each object found in it)."""
 
-    def __init__(self, fingerprint: str, serving: ServingIndex | None, timings: dict, dim: int = 0) -> None:
+    def __init__(self, fingerprint: str, serving: ServingIndex | None, timings: dict, *, dim: int) -> None:
+        # dim: the model's vector width. Required: a store made for the wrong width would be held by
+        # this process and refuse every later query of the model.
         self.fingerprint, self.timings, self.dim = fingerprint, timings, dim
         with timed(timings, "db"):
             try:

@@ -94,11 +94,11 @@ def _key(fingerprint: str) -> tuple:
 def _held_store(fingerprint: str, dim: int, build: ServingIndex | None) -> _Held:
     version = build.version if build is not None else ""
     held = _held.get(_key(fingerprint))
-    if held is not None and held.store.version == version:
+    if held is not None and held.store.version == version and held.store.dim == dim:
         return held
     with _lock:
         held = _held.get(_key(fingerprint))
-        if held is None or held.store.version != version:
+        if held is None or held.store.version != version or held.store.dim != dim:
             held = _new_held(fingerprint, dim, build)
             _held[_key(fingerprint)] = held
             while len(_held) > _MAX_MODELS:

@@ -51,7 +51,7 @@ def search_warm_up() -> WarmUp:
         embedder.embed_one(picture)  # a query with a crop: one image
         vectors = query_model_pass(embedder, picture)
     with timed(timings, "ranking"):
-        Ranker(embedder.fingerprint, serving, {}).hits(vectors[:1], k=1, filters=Filters())
+        Ranker(embedder.fingerprint, serving, {}, dim=embedder.dim).hits(vectors[:1], k=1, filters=Filters())
     with timed(timings, "views"):
         get_resolver().url_patterns  # noqa: B018 - imports every view module and the API's serializers
     timings["total"] = (time.perf_counter() - started) * 1000

@@ -40,3 +40,17 @@ def test_after_warm_up_the_first_search_loads_neither_model_nor_index(
 
     assert result.hits[0].product.sku == indexed_shop[0]["hammer"].sku
     assert loads == []  # nothing was loaded lazily by the first search
+
+
+def test_a_warm_up_on_an_empty_shop_leaves_searches_working(shop, photo_bytes):
+    """Nothing built yet (a new shop, gunicorn warming each worker): the warm-up must not leave this
+    process a vector store of the wrong width, which refused every later search with a 500."""
+    from search.services import catalog_embed_pending
+
+    catalog_embed_pending()  # embedded, not built: searched exactly from the fresh vectors
+    report = search_warm_up()
+    assert report.index_version in ("", None)
+
+    result = photo_search(PhotoSource(data=photo_bytes("hammer1.webp")), k=3)  # vectors are fresh: exact
+
+    assert result.hits and result.hits[0].product.sku == "hammer"
