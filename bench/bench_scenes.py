@@ -13,7 +13,12 @@ finding under each ranking rule:
   (a) main box      the highest-confidence box only
   (b) best evidence each product's best similarity over the boxes and the whole photo
   (c) max(main, whole)  the main box and the whole photo only
-and (b) again with a second catalog vector per photo (its own main box: issue 8 item 6).
+and (b) again with a second catalog vector per photo (its own main box: issue 8 item 6). "boxes" is
+what a shopper is shown per photo (parts of a thing are embedded and ranked but not shown).
+Product shots: the same finder on the dev sets' own photos of the pasted products (one product on a
+plain or table backdrop, like a catalog photo): boxes shown per photo, how many show exactly one, how
+many show a second box mostly (>= 70 %) inside the main one, and, for the photos on white (where the
+product's extent is known), how often the main box covers the product (IoU >= 0.5).
 Timing: p50 of one plain query embedding (preprocess + forward at 224) against object finding
 (the feature-map pass + box finding + cropping and embedding boxes and whole photo in one batch),
 alternated on the same scenes. Model: the EfficientNet-Lite0 offline fallback the site runs here.
@@ -33,10 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.devdata import data_dir  # noqa: E402
-from bench.scene_set import SceneSet, build_scene_set  # noqa: E402
+from bench.devdata import data_dir, scene_products  # noqa: E402
+from bench.scene_set import SceneSet, build_scene_set, white_background_mask  # noqa: E402
 from search.embedding import Embedder, EmbedderConfig, build_embedder, crop_fraction  # noqa: E402
-from search.embedding.objects import ObjectFinder, embed_with_objects  # noqa: E402
+from search.embedding.objects import ObjectFinder, embed_with_objects, share_inside  # noqa: E402
 
 RULES = ("(a) main box", "(b) best evidence", "(c) max(main, whole)")
 
@@ -79,7 +84,7 @@ def evaluate(embedder: Embedder, finder: ObjectFinder, scenes: SceneSet, with_ca
             "true box": ranks(catalog @ true_box, query.truth),
             "iou": boxes[0].iou(query.box),
             "best iou": max(box.iou(query.box) for box in boxes),
-            "boxes": len(boxes),
+            "boxes": sum(not box.part for box in boxes),
         }
         for rule in RULES:
             row[rule] = ranks(rule_scores(rule, catalog, whole, vectors), query.truth)
@@ -127,6 +132,31 @@ def print_quality(label: str, rows: list[dict]) -> None:
     )
 
 
+def product_shots(embedder: Embedder, finder: ObjectFinder, scenes: SceneSet, root: Path) -> dict[str, float]:
+    """How the finder boxes the dev sets' own product photos (see the module docstring)."""
+    rows = {path: i for i, path in enumerate(scenes.catalog_paths)}
+    shown, single, nested, covered = [], [], [], []
+    for path in scene_products(root):
+        image = scenes.catalog[rows[path]]
+        boxes = [box for box in finder.find(embedder, image) if not box.part]
+        shown.append(len(boxes))
+        single.append(len(boxes) == 1)
+        nested.append(any(share_inside(box, boxes[0]) >= 0.7 for box in boxes[1:]))
+        mask = np.asarray(white_background_mask(image)) >= 128
+        if not mask.all():  # on white: the product's extent is known
+            ys, xs = np.nonzero(mask)
+            extent = (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min())
+            covered.append(boxes[0].iou(np.array(extent) / np.array(mask.shape[::-1] * 2)) >= 0.5)
+    return {
+        "photos": len(shown),
+        "boxes shown": float(np.mean(shown)),
+        "exactly one": float(np.mean(single)),
+        "one inside the main": float(np.mean(nested)),
+        "on white": len(covered),
+        "main covers product": float(np.mean(covered)),
+    }
+
+
 def timing(embedder: Embedder, finder: ObjectFinder, scenes: SceneSet, runs: int) -> dict[str, float]:
     """Medians in ms, alternating a plain query embedding and object finding on the same scenes."""
     images = [q.image for q in scenes.queries if q.half == "test"][:runs]
@@ -166,7 +196,8 @@ def main() -> None:
     parser.add_argument("--no-catalog-objects", action="store_true", help="skip the second catalog vector")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
-    scenes = build_scene_set(data_dir(args.data), seed=args.seed, per_product=args.per_product)
+    root = data_dir(args.data)
+    scenes = build_scene_set(root, seed=args.seed, per_product=args.per_product)
     halves = {h: sum(q.half == h for q in scenes.queries) for h in ("tune", "test")}
     print(f"{len(scenes.catalog)} catalog photos; {len(scenes.queries)} scene queries {halves}", flush=True)
     with tempfile.TemporaryDirectory() as empty_home:
@@ -177,6 +208,11 @@ def main() -> None:
     for long_side in (int(side) for side in args.long_sides.split(",")):
         finder = ObjectFinder(long_side=long_side)
         if not args.timing_only:
+            shots = product_shots(embedder, finder, scenes, root)
+            print(
+                f"\nProduct shots at {long_side} px: "
+                + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in shots.items())
+            )
             started = time.perf_counter()
             result = evaluate(embedder, finder, scenes, with_catalog_objects=not args.no_catalog_objects)
             print_quality(

@@ -189,7 +189,8 @@ def _search_with_objects(
     with timed(ranker.timings, "model"):
         crops = [crop_fraction(detailed, _inside(box.crop)) for box in boxes]
         vectors = np.asarray(embedder.embed([picture, *crops]), dtype=np.float32)
-    # Ranked by the best evidence: a product matching any object (or the whole photo) well ranks high.
+    # Ranked by the best evidence: a product matching any box (or the whole photo) well ranks high,
+    # parts of a thing included; the shopper is shown the things alone.
     hits = ranker.hits(vectors, k=k, filters=filters)
     per_object = object_k or settings.SEARCH_OBJECT_RESULTS
     found = [
@@ -199,6 +200,7 @@ def _search_with_objects(
             hits=ranker.hits(vector[None, :], k=per_object, filters=filters),
         )
         for box, vector in zip(boxes, vectors[1:], strict=True)
+        if not box.part
     ]
     return hits, found
 

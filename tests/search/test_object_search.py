@@ -76,6 +76,17 @@ def test_two_products_in_one_photo_give_two_boxes_with_the_right_first_hit(shop,
         assert matching[0].hits[0].product.sku == sku
 
 
+def test_a_product_shot_gives_one_object_and_the_product_first(shop, photo_bytes):
+    build_now()
+
+    # Another photo of a catalog hammer, on a plain backdrop as shops and makers take them.
+    result = photo_search(PhotoSource(data=photo_bytes("hammer2.webp")), k=3)
+
+    assert len(result.objects) == 1  # the hammer, not its head and handle as more things
+    assert result.objects[0].hits[0].product.sku == "hammer"
+    assert result.hits[0].product.sku == "hammer"
+
+
 def test_an_explicit_crop_skips_finding_objects(shop, photo_bytes):
     build_now()
     data, truth = scene_with(photo_bytes, {"cup.webp": (620, 430, 330)})

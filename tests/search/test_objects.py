@@ -6,7 +6,14 @@ import torch
 from PIL import Image
 
 from search.embedding import EmbedderConfig, build_embedder, crop_fraction, load_image
-from search.embedding.objects import ObjectBox, ObjectFinder, embed_with_objects, find_objects, regions
+from search.embedding.objects import (
+    ObjectBox,
+    ObjectFinder,
+    embed_with_objects,
+    find_objects,
+    regions,
+    share_inside,
+)
 from tests.conftest import PHOTOS_DIR
 
 LIMIT = 40_000_000
@@ -14,6 +21,7 @@ WHOLE = (0.0, 0.0, 1.0, 1.0)
 # The test catalog: real product photos; the scene (campus.jpg) is not in it.
 CATALOG = ["hammer1.webp", "hammer2.webp", "scissors1.webp", "plier1.webp", "cup.webp", "chair.webp"]
 CATALOG += ["bulb.webp", "pan.webp", "box.png", "apple.jpg", "orange.jpg", "multimeter1.webp"]
+HAMMER2 = (0.12, 0.24, 0.79, 0.56)  # the hammer in hammer2.webp (320 x 240), read off the photo
 
 
 def photo(name: str) -> Image.Image:
@@ -41,14 +49,23 @@ def assert_inside_unit_square(boxes: list[ObjectBox]) -> None:
 # --- the grid logic, on feature maps built by hand (no model) -------------------------------------
 
 
-def grid_with_blobs(blobs, shape=(10, 15), dim=32, seed=0):
+def grid_with_blobs(blobs, shape=(10, 15), dim=32, seed=0, kinds=1, strength=None):
     """A (dim, h, w) feature map: a textured background and, in each (r0, r1, c0, c1) blob, strong
-    features of another kind, as a backbone shows a thing on a desk."""
+    features of another kind, as a backbone shows a thing on a desk. The background is one kind of
+    stuff (a plain backdrop: a studio white, a table top) or, with ``kinds`` > 1, a mix of that many
+    kinds cell by cell (a scene: wall, floor, shelves)."""
     rng = np.random.default_rng(seed)
-    grid = np.abs(rng.normal(0.0, 0.1, (dim, *shape))) + np.eye(dim)[0][:, None, None]
+    grid = np.abs(rng.normal(0.0, 0.1, (dim, *shape)))
+    kind = np.zeros(shape, dtype=int) if kinds == 1 else rng.integers(dim - kinds, dim, size=shape)
+    grid += np.moveaxis(np.eye(dim)[kind], -1, 0)
     for k, (r0, r1, c0, c1) in enumerate(blobs):
-        grid[:, r0:r1, c0:c1] += 4.0 * np.eye(dim)[k + 1][:, None, None]
+        grid[:, r0:r1, c0:c1] += (strength or [4.0] * len(blobs))[k] * np.eye(dim)[k + 1][:, None, None]
     return grid.astype(np.float32)
+
+
+def shown(boxes: list[ObjectBox]) -> list[ObjectBox]:
+    """What a shopper is shown: the things, not the parts of a thing."""
+    return [box for box in boxes if not box.part]
 
 
 def test_a_standout_block_of_cells_becomes_the_main_box():
@@ -75,10 +92,26 @@ def test_max_objects_is_respected_and_must_be_positive():
 
 
 def test_weak_boxes_are_dropped_but_the_main_box_stays():
-    grid = grid_with_blobs([(1, 3, 1, 3), (6, 8, 6, 8)])
+    grid = grid_with_blobs([(1, 3, 1, 3), (6, 8, 6, 8)], kinds=8)  # a scene, not a product shot
     everything = ObjectFinder(min_score=0.0).boxes(grid)
     assert len(everything) > 1
     assert ObjectFinder(min_score=1.0).boxes(grid) == everything[:1]
+
+
+def test_on_a_plain_backdrop_one_thing_of_two_looks_is_one_box_and_its_pieces_are_parts():
+    # A hammer on a table: a strong head (cells 3-5 x 2-4) and a weaker handle right of it (3-5 x 4-11).
+    head, handle = (3, 6, 2, 4), (3, 6, 4, 12)
+    grid = grid_with_blobs([head, handle], strength=[6.0, 2.0])
+    boxes = ObjectFinder().boxes(grid)
+    assert len(shown(boxes)) == 1
+    assert shown(boxes)[0].iou((2 / 15, 3 / 10, 10 / 15, 3 / 10)) > 0.99  # the whole hammer
+    assert all(box.part for box in boxes[1:])  # the head alone, the handle alone: parts of it
+
+
+def test_a_part_of_a_thing_is_no_part_in_a_scene():
+    head, handle = (3, 6, 2, 4), (3, 6, 4, 12)
+    boxes = ObjectFinder().boxes(grid_with_blobs([head, handle], strength=[6.0, 2.0], kinds=8))
+    assert not any(box.part for box in boxes)  # no backdrop to tell a thing by: every box is shown
 
 
 def test_a_uniform_picture_gives_the_whole_photo():
@@ -152,6 +185,28 @@ def test_two_products_apart_give_two_boxes(embedder):
     on_scissors = max(boxes, key=lambda box: box.iou(scissors))
     assert on_hammer is not on_scissors
     assert on_hammer.iou(hammer) >= 0.5 and on_scissors.iou(scissors) >= 0.5
+
+
+@pytest.mark.slow
+def test_a_product_shot_gives_one_box_around_the_product(embedder):
+    boxes = find_objects(embedder, photo("hammer2.webp"))  # a hammer on a plain grey-white backdrop
+    assert len(shown(boxes)) == 1
+    assert shown(boxes)[0].iou(HAMMER2) >= 0.5
+    assert len(boxes) > 1  # its head and handle are still there to be ranked, as parts
+
+
+@pytest.mark.slow
+def test_two_products_on_a_plain_backdrop_give_two_boxes_and_no_box_inside_another(embedder):
+    canvas = Image.new("RGB", (1024, 768), "white")
+    scene, hammer = pasted(canvas, photo("hammer1.webp"), x=0.04, y=0.26, width=0.41, angle=0)
+    scene, scissors = pasted(scene, photo("scissors1.webp"), x=0.59, y=0.33, width=0.35, angle=0)
+    things = shown(find_objects(embedder, scene))
+    assert len(things) == 2
+    on_hammer = max(things, key=lambda box: box.iou(hammer))
+    on_scissors = max(things, key=lambda box: box.iou(scissors))
+    assert on_hammer is not on_scissors
+    assert on_hammer.iou(hammer) >= 0.5 and on_scissors.iou(scissors) >= 0.5
+    assert not any(share_inside(a, b) >= 0.7 for a in things for b in things if a is not b)
 
 
 @pytest.mark.slow
