@@ -56,6 +56,7 @@ test: venv
 test-postgres: venv
 	DATABASE_URL="$$TEST_DATABASE_URL" CELERY_BROKER_URL="$$TEST_REDIS_URL" \
 		$(PY) -m pytest tests/catalog tests/search/test_tasks.py tests/search/test_worker_crash.py \
+		tests/search/test_vector_backends.py tests/search/test_index_shipping.py \
 		-m "not browser" -p no:cacheprovider
 
 lint: venv
