@@ -25,6 +25,7 @@ from django.core.signals import setting_changed
 from PIL import Image, ImageOps
 
 from catalog.models import FlaggedImage, ProductImage
+from shop_search.storage import STORAGE_ERRORS
 
 # Anything with a stored .image and its content's .sha256 can have a thumbnail.
 Picture = ProductImage | FlaggedImage
@@ -75,7 +76,7 @@ def thumbnail_url(image: Picture, size: int = 320, fmt: Format = "jpeg") -> str:
         try:
             if not storage.exists(name):
                 _store(storage, name, _render(image, size, fmt))
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (*STORAGE_ERRORS, ValueError, Image.DecompressionBombError):
             logger.exception("Could not make a %spx %s thumbnail of image %s", size, fmt, image.pk)
             return image.image.url
         _remember(storage, name)

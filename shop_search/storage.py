@@ -19,6 +19,21 @@ from django.utils._os import safe_makedirs
 from django.utils.functional import LazyObject
 
 
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    # What a storage backend raises when it cannot read or write: OSError for files on disk; botocore's
+    # own classes (not OSErrors) for django-storages' S3 backend — an endpoint that is down, a missing
+    # bucket, denied credentials. botocore is only there when the S3 backend is installed.
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
+# Catch these (not Exception) around storage calls that have a fallback.
+STORAGE_ERRORS = _storage_errors()
+
+
 class AtomicFileSystemStorage(FileSystemStorage):
     """FileSystemStorage whose files appear whole or not at all.
 

@@ -21,6 +21,7 @@ from django.db.models import F, QuerySet
 from catalog.models import ProductImage
 from search.embedder import current_embedder
 from search.models import ImageEmbedding
+from shop_search.storage import STORAGE_ERRORS
 
 from .state import ID_CHUNK, loaded_fingerprint, vector_to_bytes
 
@@ -193,7 +194,7 @@ def _prepare(image: ProductImage, embedder):
         raw = _read_photo(image)
     except FileNotFoundError as exc:
         raise ImageDecodeError(f"The photo file {image.image.name!r} is missing from storage.") from exc
-    except OSError as exc:
+    except STORAGE_ERRORS as exc:  # a disk error, or an object store that is down (botocore's errors)
         raise _TransientRead(f"Could not read photo {image.image.name!r}: {exc}") from exc
     return embedder.load_pixels(raw, max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
 

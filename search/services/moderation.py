@@ -17,6 +17,7 @@ from catalog.models import FlaggedImage
 from catalog.services.moderation import flagged_image_rejection
 from search.embedder import SearchUnavailable, current_embedder
 from search.models import ImageEmbedding
+from shop_search.storage import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 BLOCK = 512  # rows compared at once: bounds the memory of the pairwise blocks (BLOCK x n)
@@ -60,7 +61,7 @@ def _refresh_vectors(embedder) -> int:
         try:
             with flagged.image.open("rb") as handle:
                 picture = load_image(handle.read(), max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
-        except (OSError, ValueError):
+        except (*STORAGE_ERRORS, ValueError):
             logger.exception("Flagged picture %s cannot be read: matched by hash only", flagged.pk)
             continue
         vector = np.asarray(embedder.embed([picture]), dtype="<f4")[0]

@@ -42,6 +42,7 @@ from search.relevance.variants import (
     variant_thumbnail,
 )
 from shop_search.leases import Lease, LeaseLost, lease_cutoff, lease_owner, lost_lease_reason
+from shop_search.storage import STORAGE_ERRORS
 
 from .query import PhotoSource, photo_search
 from .relevance_results import outcome_of, run_figures
@@ -266,7 +267,7 @@ def _picture(image: ProductImage):
     try:
         with image.image.storage.open(image.image.name, "rb") as handle:
             return load_image(handle.read(), max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
-    except (OSError, ValueError):
+    except (*STORAGE_ERRORS, ValueError):
         logger.warning("Relevance self-test: photo %s could not be read; left out", image.pk, exc_info=True)
         return None
 

@@ -117,3 +117,18 @@ def test_a_remote_storage_is_not_asked_again_about_a_thumbnail_it_holds(
     assert asked == []  # known to exist: not asked again
     with storage.open(f"thumbs/128/{image.sha256}.jpg") as handle, Image.open(handle) as thumb:
         assert max(thumb.size) == 128
+
+
+@pytest.mark.django_db
+def test_thumbnail_falls_back_to_the_photo_when_the_object_store_is_down(product, photo_bytes, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+    from django.core.files.storage import storages
+
+    image = product_image_create(product=product, file=ContentFile(photo_bytes("cup.webp"))).image
+
+    def down(name):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/bucket")
+
+    monkeypatch.setattr(storages["default"], "exists", down)  # what django-storages' S3 backend raises
+
+    assert thumbnail_url(image, size=96) == image.image.url

@@ -77,11 +77,22 @@ def test_a_missing_photo_file_is_marked_failed(shop):
     assert embedding.status == "failed" and "missing from storage" in embedding.error
 
 
-def test_a_storage_error_is_raised_for_a_retry_and_marks_nothing(shop, monkeypatch):
+def _unmounted():
+    return PermissionError("storage is not mounted")
+
+
+def _object_store_down():
+    from botocore.exceptions import ClientError  # what django-storages' S3 backend raises
+
+    return ClientError({"Error": {"Code": "503", "Message": "storage is not mounted"}}, "GetObject")
+
+
+@pytest.mark.parametrize("error", [_unmounted, _object_store_down], ids=["disk", "s3"])
+def test_a_storage_error_is_raised_for_a_retry_and_marks_nothing(shop, monkeypatch, error):
     products, _ = shop
 
     def unreadable(image):
-        raise PermissionError("storage is not mounted")
+        raise error()
 
     monkeypatch.setattr(embeddings_module, "_read_photo", unreadable)
 
