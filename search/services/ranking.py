@@ -82,6 +82,10 @@ class Ranker:
                 self.candidates = _CandidateSources(fingerprint, dim, serving)
             except IndexCorrupt:  # damaged since serving_index checked it: what serves now
                 self.candidates = _CandidateSources(fingerprint, dim, serving_index())
+        # Photo rows already loaded in this query, per filter (None: filtered out or gone). A search with
+        # objects ranks the whole photo with its boxes, then each box alone: the boxes' own hits come
+        # from rows the combined ranking loaded, so the query reads the database once, not once per box.
+        self._rows: dict[Filters, dict[int, ProductImage | None]] = {}
 
     def hits(self, vectors: np.ndarray, *, k: int, filters: Filters) -> list[Hit]:
         """Top k products for the vectors (a product's score is its best over all of them)."""
@@ -94,6 +98,7 @@ class Ranker:
             # once more on what serves now, the previous build or exact search over stored vectors.
             with timed(self.timings, "db"):
                 self.candidates = _CandidateSources(self.fingerprint, self.dim, serving_index())
+            self._rows.clear()
             return self._ranked(vectors, k=k, filters=filters)
 
     def _ranked(self, vectors: np.ndarray, *, k: int, filters: Filters) -> list[Hit]:
@@ -102,7 +107,7 @@ class Ranker:
             with timed(self.timings, "index"):
                 scores = self.candidates.top(vectors, wanted, filters)
             with timed(self.timings, "db"):
-                hits = _hits(scores, filters, k)
+                hits = _hits(scores, filters, k, self._rows.setdefault(filters, {}))
             if len(hits) >= k or wanted >= self.candidates.size:
                 return hits
             wanted *= GROWTH  # filters dropped too many candidates: look further down the ranking
@@ -115,12 +120,22 @@ class _CandidateSources:
     def __init__(self, fingerprint: str, dim: int, serving: ServingIndex | None) -> None:
         self.store = query_store(fingerprint, dim, serving)
         self.size = self.store.count()
+        # (vector, filter) -> the largest n searched and its (ids, sims), best first: a box searched
+        # for the combined ranking is not searched again for its own hits (the first n of a larger
+        # search are the same or better neighbours).
+        self._searched: dict[tuple[bytes, VectorFilter], tuple[int, np.ndarray, np.ndarray]] = {}
 
     def top(self, vectors: np.ndarray, n: int, filters: Filters) -> dict[int, float]:
         scores: dict[int, float] = {}
         engine_filter = filters.vector_filter()
         for vector in vectors:
+            key = (np.ascontiguousarray(vector, dtype=np.float32).tobytes(), engine_filter)
+            known = self._searched.get(key)
+            if known is not None and known[0] >= n:
+                _merge_max(scores, known[1][:n], known[2][:n])
+                continue
             ids, sims = self.store.search(vector, n, engine_filter)
+            self._searched[key] = (n, ids, sims)
             _merge_max(scores, ids, sims)
         return scores
 
@@ -132,14 +147,17 @@ def _merge_max(scores: dict[int, float], ids, sims) -> None:
             scores[key] = float(sim)
 
 
-def _hits(scores: dict[int, float], filters: Filters, k: int) -> list[Hit]:
-    """Loads the candidate photos (active products passing the filters), best photo per product."""
+def _hits(
+    scores: dict[int, float], filters: Filters, k: int, images: dict[int, ProductImage | None]
+) -> list[Hit]:
+    """Loads the candidate photos not in ``images`` yet (active products passing the filters; the
+    others are remembered as None), best photo per product."""
     ranked = sorted(scores.items(), key=lambda item: -item[1])
-    ids = [image_id for image_id, _ in ranked]
-    images: dict[int, ProductImage] = {}
+    ids = [image_id for image_id, _ in ranked if image_id not in images]
     for start in range(0, len(ids), ID_CHUNK):
-        query = _filtered_images(ids[start : start + ID_CHUNK], filters)
-        images.update({image.pk: image for image in query})
+        chunk = ids[start : start + ID_CHUNK]
+        images.update(dict.fromkeys(chunk))
+        images.update({image.pk: image for image in _filtered_images(chunk, filters)})
     hits: list[Hit] = []
     seen: set[int] = set()
     for image_id, score in ranked:

@@ -76,6 +76,23 @@ def test_two_products_in_one_photo_give_two_boxes_with_the_right_first_hit(shop,
         assert matching[0].hits[0].product.sku == sku
 
 
+def test_the_things_in_a_photo_are_ranked_with_one_read_of_the_photo_rows(shop, photo_bytes):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    build_now()
+    data, _ = scene_with(photo_bytes, {"hammer1.webp": (40, 60, 330), "cup.webp": (620, 430, 330)})
+
+    with CaptureQueriesContext(connection) as queries:
+        result = photo_search(PhotoSource(data=data), k=3)
+
+    # The combined ranking loads the candidate photos with their products (one query, one prefetch of
+    # the products' photos); each thing's own hits reuse those rows instead of a query pair per thing.
+    assert len(result.objects) >= 2
+    photo_reads = [q["sql"] for q in queries.captured_queries if 'FROM "catalog_productimage"' in q["sql"]]
+    assert len(photo_reads) == 2, photo_reads
+
+
 def test_a_product_shot_gives_one_object_and_the_product_first(shop, photo_bytes):
     build_now()
 
