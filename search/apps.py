@@ -13,7 +13,7 @@ class SearchConfig(AppConfig):
         from catalog import hooks
         from catalog.models import Product, ProductImage
 
-        from . import receivers, signals  # noqa: F401  (signals: file clean-up after delete)
+        from . import checks, receivers, signals  # noqa: F401  (checks: registered; signals: file clean-up)
 
         hooks.photo_stored.connect(receivers.photo_stored, dispatch_uid="search.embed_stored_photo")
         hooks.photo_screening.connect(receivers.photo_screening, dispatch_uid="search.flagged_screen")
