@@ -12,8 +12,6 @@
    button) searches it as a crop, which lands in the page URL; moving the box makes it the shopper's. */
 import { coversPhoto, describePlace, fitRect, formatCrop } from "./crop-rect.js";
 
-const THUMB_SIDE = 64; // px, the longer side of a row's picture of its thing
-
 function pct(value) {
   return value * 100 + "%";
 }
@@ -37,6 +35,7 @@ export function createObjects({ preview, results, onPick }) {
     selected: -1, // index of the thing whose box is the crop; -1: none
     preselected: false, // the crop is the automatic pre-selection, so searches still mean the whole photo
     fresh: true, // this photo's things have not been shown yet: the main one gets pre-selected
+    rows: new Map(), // thing index -> its row (row()), for the things above
   };
 
   // Dots are placed in pixels (dotSpots), so they are placed again when the photo's size on screen
@@ -177,7 +176,8 @@ export function createObjects({ preview, results, onPick }) {
     layer.hidden = nodes.length === 0;
   }
 
-  // The thing's part of the preview, drawn once the preview has loaded.
+  // The thing's part of the preview, drawn once the preview has loaded: whole, centred in the
+  // canvas's square (its size is fixed in the markup, so drawing it moves nothing).
   function drawThumb(canvas, box) {
     const image = preview.image;
     if (!image.complete || !image.naturalWidth) {
@@ -186,29 +186,59 @@ export function createObjects({ preview, results, onPick }) {
     }
     const sw = box.w * image.naturalWidth;
     const sh = box.h * image.naturalHeight;
-    const scale = THUMB_SIDE / Math.max(sw, sh);
-    canvas.width = Math.max(1, Math.round(sw * scale));
-    canvas.height = Math.max(1, Math.round(sh * scale));
+    const scale = Math.min(canvas.width, canvas.height) / Math.max(sw, sh);
+    const dw = sw * scale;
+    const dh = sh * scale;
+    const context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
     const x = box.x * image.naturalWidth;
     const y = box.y * image.naturalHeight;
-    canvas.getContext("2d").drawImage(image, x, y, sw, sh, 0, 0, canvas.width, canvas.height);
+    context.drawImage(image, x, y, sw, sh, (canvas.width - dw) / 2, (canvas.height - dh) / 2, dw, dh);
   }
 
+  // A row's live parts: its button (or the server's link) searches its thing alone; its canvas
+  // shows the thing's part of the photo.
+  function wireRow(node, thing, index) {
+    node.querySelector(".thing-row__search").addEventListener("click", (event) => {
+      event.preventDefault(); // the server's rows link to the same search: run it in the page instead
+      pick(index);
+    });
+    drawThumb(node.querySelector(".thing-row__thumb"), thing.box);
+  }
+
+  // Rows by thing index while the things stay the same (a crop search shows the same rows again). A
+  // row is made from #thing-row-template (the server's search/_thing_row.html, blank) unless the
+  // server's row for that thing is already on the page (a shared search): it is kept as it is.
   function row(thing, index) {
+    if (state.rows.has(index)) {
+      return state.rows.get(index);
+    }
     const node = rowTemplate.content.firstElementChild.cloneNode(true);
     node.querySelector(".thing-row__name").textContent = name(thing);
     node.querySelector(".thing-row__place").textContent = "· " + thing.place;
-    const button = node.querySelector(".thing-row__search");
-    button.textContent = "Search only " + name(thing).toLowerCase();
-    button.addEventListener("click", () => pick(index));
-    drawThumb(node.querySelector(".thing-row__thumb"), thing.box);
+    node.querySelector(".thing-row__search").textContent = "Search only " + name(thing).toLowerCase();
     node.dataset.queryId = thing.queryId;
+    node.dataset.thing = String(thing.number);
     const hits = node.querySelector(".thing-row__hits");
     hits.replaceChildren(
       ...thing.results.map((result, rank) => results.card(result, { queryId: thing.queryId, rank: rank + 1 })),
     );
     node.querySelector(".thing-row__none").hidden = thing.results.length > 0;
+    wireRow(node, thing, index);
+    state.rows.set(index, node);
     return node;
+  }
+
+  // The server's rows of a shared search, for the things it found (numbered as this script numbers them).
+  function keepServerRows() {
+    for (const node of list.querySelectorAll(":scope > .thing-row[data-thing]")) {
+      const index = Number(node.dataset.thing) - 1;
+      const thing = state.things[index];
+      if (thing && !state.rows.has(index)) {
+        wireRow(node, thing, index);
+        state.rows.set(index, node);
+      }
+    }
   }
 
   // Rows for the things the grid is not about, while their hits match the filters now in use.
@@ -221,7 +251,10 @@ export function createObjects({ preview, results, onPick }) {
         }
       });
     }
-    list.replaceChildren(...rows);
+    const shown = [...list.children];
+    if (shown.length !== rows.length || rows.some((node, index) => node !== shown[index])) {
+      list.replaceChildren(...rows); // not when they are the rows shown already: nothing to move
+    }
     section.hidden = rows.length === 0;
   }
 
@@ -239,8 +272,9 @@ export function createObjects({ preview, results, onPick }) {
       : "Matches for the part of your photo inside the box.";
   }
 
-  /** Takes in an answer (the API's, or the server's on a shared search) to a search that sent `fields`. */
-  function show(data, fields) {
+  /** Takes in an answer (the API's, or the server's on a shared search) to a search that sent `fields`;
+      `served`: the server's answer, whose rows are on the page already. */
+  function show(data, fields, served = false) {
     if (!fields.crop) {
       // A whole-photo search: its things are the photo's things (a crop search finds none).
       state.things = ((data && data.objects) || [])
@@ -251,6 +285,10 @@ export function createObjects({ preview, results, onPick }) {
           return { number: index + 1, place: describePlace(box), box, results: hits, queryId: found.query_id || "" };
         });
       state.hitsFilters = filtersKey(fields);
+      state.rows = new Map();
+      if (served) {
+        keepServerRows();
+      }
       if ((state.fresh || state.preselected) && state.things.length) {
         select(0, true);
       } else {
@@ -280,7 +318,9 @@ export function createObjects({ preview, results, onPick }) {
     },
     /** A new photo: forget the last one's things. */
     clear() {
-      Object.assign(state, { things: [], hitsFilters: null, selected: -1, preselected: false, fresh: true });
+      Object.assign(state, {
+        things: [], hitsFilters: null, selected: -1, preselected: false, fresh: true, rows: new Map(),
+      });
       drawDots();
       list.replaceChildren();
       section.hidden = true;
@@ -292,7 +332,7 @@ export function createObjects({ preview, results, onPick }) {
       const served = $("photo-objects");
       const objects = served ? JSON.parse(served.textContent) : null;
       if (objects && objects.length) {
-        show({ objects }, filters);
+        show({ objects }, filters, true);
       }
     },
   };
