@@ -2,7 +2,9 @@
    main thing pre-selected as the crop, the "Other things in your photo" rows, and the line that says
    what the results grid shows. Owns #object-layer (in the preview's stage), #results-scope,
    #other-objects with its rows (#thing-row-template), and reads #photo-objects, the server's answer
-   on a shared or reloaded search.
+   on a shared or reloaded search. The server has then rendered the same rows (search/_thing_row.html,
+   also the row template), the crop box on the main thing and the readout's words: they are kept as
+   they are, so nothing moves when this starts (where the dots go: dot-spots.js).
 
    The first search of a photo sends no crop: it answers the combined ranking (each product by its best
    evidence over the whole photo and the things in it) and the things. The main thing (the first that
@@ -11,6 +13,7 @@
    (searchCrop()), so a new filter refreshes the things too. Picking a thing (its dot or its row's
    button) searches it as a crop, which lands in the page URL; moving the box makes it the shopper's. */
 import { coversPhoto, describePlace, fitRect, formatCrop } from "./crop-rect.js";
+import { dotSpots } from "./dot-spots.js";
 
 function pct(value) {
   return value * 100 + "%";
@@ -71,57 +74,6 @@ export function createObjects({ preview, results, onPick }) {
     onPick(state.things[index]);
   }
 
-  // Where each thing's dot goes, as fractions of the preview. A dot (44 px, a finger's width) sits on
-  // its own thing: as near the thing's centre as it can while inside the thing's box, off the other
-  // dots, and off the smaller things inside it (a bag holding a box: the bag's dot goes on the bag,
-  // not on the box). Smaller things are placed first, having the least room. Only a thing with no free
-  // spot of its own gets the nearest free spot around it.
-  function dotSpots() {
-    const width = layer.clientWidth || layer.parentElement.clientWidth;
-    const height = layer.clientHeight || layer.parentElement.clientHeight;
-    const centre = (box) => ({ x: box.x + box.w / 2, y: box.y + box.h / 2 });
-    if (!width || !height) return state.things.map((thing) => centre(thing.box));
-    const size = 44;
-    const half = size / 2;
-    const boxes = state.things.map(({ box }) => ({
-      x0: box.x * width, y0: box.y * height, x1: (box.x + box.w) * width, y1: (box.y + box.h) * height,
-      area: box.w * box.h,
-    }));
-    const clamp = (value, extent) => Math.min(Math.max(value, half), Math.max(extent - half, half));
-    const placed = [];
-    const free = (point) => placed.every((other) => Math.hypot(other.x - point.x, other.y - point.y) >= size);
-    const within = (point, b) => point.x >= b.x0 && point.x <= b.x1 && point.y >= b.y0 && point.y <= b.y1;
-    const spots = new Array(boxes.length);
-    const order = boxes.map((_, index) => index).sort((a, b) => boxes[a].area - boxes[b].area);
-    for (const index of order) {
-      const b = boxes[index];
-      const mid = { x: clamp((b.x0 + b.x1) / 2, width), y: clamp((b.y0 + b.y1) / 2, height) };
-      const byNearness = (a, c) => Math.hypot(a.x - mid.x, a.y - mid.y) - Math.hypot(c.x - mid.x, c.y - mid.y);
-      const inside = [mid];
-      for (let y = b.y0 + half; y <= b.y1 - half; y += half) {
-        for (let x = b.x0 + half; x <= b.x1 - half; x += half) {
-          inside.push({ x: clamp(x, width), y: clamp(y, height) });
-        }
-      }
-      inside.sort(byNearness);
-      const onSmallerThing = (point) =>
-        boxes.some((other, j) => j !== index && other.area < b.area && within(point, other));
-      let spot = inside.find((point) => free(point) && !onSmallerThing(point)) || inside.find(free);
-      for (let radius = half; !spot && radius < width + height; radius += half) {
-        const ring = [];
-        for (let step = 0; step < 16; step += 1) {
-          const angle = (step / 16) * 2 * Math.PI;
-          ring.push({ x: clamp(mid.x + radius * Math.cos(angle), width), y: clamp(mid.y + radius * Math.sin(angle), height) });
-        }
-        spot = ring.find(free);
-      }
-      spot = spot || mid;
-      placed.push(spot);
-      spots[index] = { x: spot.x / width, y: spot.y / height };
-    }
-    return spots;
-  }
-
   // A tap on a dot picks its thing; a drag that starts on a dot moves the crop box as if it had
   // started on the box (dots sit inside the box, often on its centre), so they never block a drag.
   function handDragsToTheCrop(dot) {
@@ -143,7 +95,9 @@ export function createObjects({ preview, results, onPick }) {
 
   function drawDots() {
     const nodes = [];
-    const spots = dotSpots();
+    const width = layer.clientWidth || layer.parentElement.clientWidth;
+    const height = layer.clientHeight || layer.parentElement.clientHeight;
+    const spots = dotSpots(state.things.map((thing) => thing.box), width, height);
     state.things.forEach((thing, index) => {
       const marked = index === state.selected;
       const outline = document.createElement("span");
