@@ -15,7 +15,7 @@ from tests.search.test_object_search import scene_with
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Width x height: taller than the whole page, so every row is in view and a shift of it counts.
-SCREENS = {"phone": (390, 3000), "desktop": (1280, 3000)}
+SCREENS = {"phone": (390, 6000), "desktop": (1280, 6000)}
 DOTS = "#object-layer .thing-dot"
 
 # Runs before the page's own scripts (CDP): takes a copy of the server's rows and results just
@@ -25,7 +25,10 @@ window.__shifts = [];
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     window.__shifts.push({value: entry.value, recent: entry.hadRecentInput,
-      nodes: entry.sources.map((s) => s.node ? (s.node.id || s.node.className || s.node.nodeName) : "")});
+      at: Math.round(entry.startTime), nodes: entry.sources.map((s) => [
+        s.node ? (s.node.id || s.node.className || s.node.nodeName) : "",
+        [s.previousRect.x, s.previousRect.y, s.previousRect.width, s.previousRect.height].map(Math.round),
+        [s.currentRect.x, s.currentRect.y, s.currentRect.width, s.currentRect.height].map(Math.round)])});
   }
 }).observe({type: "layout-shift", buffered: true});
 document.addEventListener("readystatechange", () => {
@@ -69,15 +72,19 @@ def screen(request, browser) -> str:
 # A link to a whole-photo search (the things found in it: dots, the main one marked, rows of the others)
 # and one to a crop (no things; the crop box and its words).
 LINKS = {"things": "", "crop": "&crop=0.125,0.3,0.5,0.4"}
+# Where the photo comes from: at once, or late (tests/browser/urls.py), so the page is painted and its
+# script has run before the photo arrives: nothing may wait for the photo to know its size.
+MEDIA = {"fast": "media", "slow": "slow-media"}
 
 
+@pytest.mark.parametrize("network", list(MEDIA))
 @pytest.mark.parametrize("link", list(LINKS))
 def test_a_shared_link_keeps_the_servers_rows_and_nothing_shifts(
-    browser, live_server, shop_catalog, serve_media, scene_file, settings, screen, link
+    browser, live_server, shop_catalog, serve_media, scene_file, settings, screen, link, network
 ):
     settings.SEARCH_URL_ALLOWED_HOSTS = [live_server.url.split("//", 1)[1]]
     (settings.MEDIA_ROOT / "shared-scene.jpg").write_bytes(scene_file.read_bytes())
-    browser.get(f"{live_server.url}/?url={live_server.url}/media/shared-scene.jpg{LINKS[link]}")
+    browser.get(f"{live_server.url}/?url={live_server.url}/{MEDIA[network]}/shared-scene.jpg{LINKS[link]}")
     if link == "things":
         wait(browser).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, DOTS)) >= 2)
     wait(browser).until(lambda b: b.execute_script("return document.getElementById('preview-img').complete"))
