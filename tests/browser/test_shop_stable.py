@@ -8,7 +8,7 @@ phone's and a desktop's width. The window is taller than the page, so a shift an
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.shop_helpers import wait
+from tests.browser.shop_helpers import api_searches, page_params, search_settled, wait
 from tests.browser.test_shop_objects import PLACEMENTS
 from tests.search.test_object_search import scene_with
 
@@ -108,3 +108,10 @@ def test_a_shared_link_keeps_the_servers_rows_and_nothing_shifts(
 
     shifts = browser.execute_script("return window.__shifts")
     assert sum(shift["value"] for shift in shifts) == 0, shifts
+
+    if link == "things":  # a kept row's link searches its thing in this page, as the script's rows do
+        browser.execute_script("window.__samePage = true")
+        browser.find_element(By.CSS_SELECTOR, "#other-objects .thing-row__search").click()
+        wait(browser).until(lambda b: "crop" in page_params(b))
+        wait(browser).until(search_settled)
+        assert browser.execute_script("return window.__samePage === true") and api_searches(browser) == 1

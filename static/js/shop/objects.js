@@ -154,7 +154,11 @@ export function createObjects({ preview, results, onPick }) {
   // shows the thing's part of the photo.
   function wireRow(node, thing, index) {
     node.querySelector(".thing-row__search").addEventListener("click", (event) => {
-      event.preventDefault(); // the server's rows link to the same search: run it in the page instead
+      const elsewhere = event.ctrlKey || event.metaKey || event.shiftKey || event.altKey;
+      if (event.currentTarget.href && elsewhere) {
+        return; // the server's link, opened in a new tab or window: its own page does the search
+      }
+      event.preventDefault(); // the server's rows link to the same search: run it in this page instead
       pick(index);
     });
     drawThumb(node.querySelector(".thing-row__thumb"), thing.box);
