@@ -21,6 +21,14 @@ from search.api.serializers import ObjectOutputSerializer
 from search.forms import PhotoSearchForm
 from search.public_text import without_server_paths
 from search.services.query import ObjectMatch  # not re-exported by search.services
+from search.shop_photo import (
+    covers_photo,
+    crop_box_style,
+    crop_readout,
+    photo_box,
+    place_in_photo,
+    results_scope,
+)
 from search.uploads import QueryImageError
 
 PAGE_RESULTS = 24
@@ -35,9 +43,6 @@ CARD_SIZES = (
 )
 # Query-string keys that describe a search; a shared page URL carries them.
 SHARE_KEYS = ("url", "crop", "category", "min_price", "max_price")
-# A found object this large is the whole photo, not a thing in it: no row, never the main thing.
-# Same rule as coversPhoto() in static/js/shop/crop-rect.js.
-WHOLE_PHOTO_AREA = 0.9
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
         "thing_rows": [],
         "photo_objects": None,
         "photo_box": None,
+        "crop_readout": "",
+        "crop_box_style": "",
         "more_cards": [],
         "results_total": 0,
         "card_sizes": CARD_SIZES,
@@ -128,8 +135,11 @@ def shop_by_photo(request: HttpRequest) -> HttpResponse:
             context["query_id"] = services.query_id_sign(result.query)
             context["searched"] = True
             context["share_url"] = _share_url(request, form)
-            context["photo_box"] = _photo_box(result.photo_size)
-            context["results_scope"] = _results_scope(form, things)
+            context["photo_box"] = photo_box(result.photo_size)
+            crop = form.cleaned_data.get("crop")
+            context["crop_readout"] = crop_readout(crop, things)
+            context["crop_box_style"] = crop_box_style(crop, things)
+            context["results_scope"] = results_scope(crop, things)
             context["thing_rows"] = _thing_rows(request, form, things, result.query)
             if things and context["share_url"]:  # the script draws them over the photo of a shared search
                 serializer = ObjectOutputSerializer(
@@ -180,20 +190,6 @@ def fold_weak(cards: list[Card]) -> tuple[list[Card], list[Card]]:
     return strong, [card for card in cards if card.match == "weak"]
 
 
-# The preview's largest height: .crop-stage__img's max-height in static/css/shop.css.
-PREVIEW_MAX_HEIGHT_PX = 340
-
-
-def _photo_box(size: tuple[int, int] | None) -> dict | None:
-    """The box the shopper's photo will fill in the preview (a shared search: the page arrives before
-    the photo), so nothing below it moves when the photo arrives: its size and, for CSS, the widest it
-    is shown (where the height limit binds)."""
-    if not size or not size[0] or not size[1]:
-        return None
-    width, height = size
-    return {"width": width, "height": height, "widest": round(PREVIEW_MAX_HEIGHT_PX * width / height)}
-
-
 def hit_cards(hits: list[services.Hit]) -> list[Card]:
     return [
         Card(
@@ -236,31 +232,6 @@ def _share_url(request: HttpRequest, form: PhotoSearchForm, crop: tuple[float, .
         params["crop"] = ",".join(f"{value:g}" for value in crop)  # as the page writes it: "x,y,w,h"
     query = urlencode({key: value for key, value in params.items() if value})
     return request.build_absolute_uri(f"{request.path}?{query}")
-
-
-def covers_photo(box: tuple[float, float, float, float]) -> bool:
-    return box[2] * box[3] >= WHOLE_PHOTO_AREA
-
-
-def place_in_photo(box: tuple[float, float, float, float]) -> str:
-    """Where a box lies, in words ("top left", "in the middle"); describePlace() in crop-rect.js."""
-
-    def third(centre: float, low: str, mid: str, high: str) -> str:
-        return low if centre < 1 / 3 else high if centre > 2 / 3 else mid
-
-    column = third(box[0] + box[2] / 2, "left", "centre", "right")
-    row = third(box[1] + box[3] / 2, "top", "middle", "bottom")
-    return "in the middle" if (row, column) == ("middle", "centre") else f"{row} {column}"
-
-
-def _results_scope(form: PhotoSearchForm, things: list[ObjectMatch]) -> str:
-    """What the results grid shows, in the words the page's script uses (objects.js, scopeText)."""
-    if form.cleaned_data.get("crop"):
-        return "Matches for the part of your photo inside the box."
-    if not things:
-        return "Matches for your whole photo."
-    count = "thing" if len(things) == 1 else f"{len(things)} things"
-    return f"Best matches for your whole photo and the {count} found in it."
 
 
 def index_notices() -> list[Notice]:

@@ -1,6 +1,8 @@
 """The site's URLs plus uploaded media, so photos show in the live-server browser tests
 (the real site serves media from the web server, and Django only does so in debug)."""
 
+import time
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
@@ -14,4 +16,17 @@ def media(request: HttpRequest, path: str) -> HttpResponse:
     return serve(request, path, document_root=settings.MEDIA_ROOT)
 
 
-urlpatterns = [re_path(r"^media/(?P<path>.*)$", media), *site_urlpatterns]
+SLOW_MEDIA_SECONDS = 1.5
+
+
+def slow_media(request: HttpRequest, path: str) -> HttpResponse:
+    """The same files, late: a photo that arrives after the page is painted and its script has run."""
+    time.sleep(SLOW_MEDIA_SECONDS)
+    return media(request, path)
+
+
+urlpatterns = [
+    re_path(r"^media/(?P<path>.*)$", media),
+    re_path(r"^slow-media/(?P<path>.*)$", slow_media),
+    *site_urlpatterns,
+]

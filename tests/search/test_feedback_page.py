@@ -49,10 +49,6 @@ def test_every_result_card_has_feedback_buttons_for_its_search(client, indexed_s
     assert hidden(first, "rank") == "1" and float(hidden(first, "score")) == pytest.approx(1.0, abs=1e-3)
     assert button_names(first) == ["This one: Cup", "Not what I'm looking for: Cup"]
     assert first.count('aria-pressed="false"') == 2 and first.count('type="submit"') == 2
-    # The hits of the other things found in the photo have their own query id: their box was searched.
-    rows = html.split('id="other-objects-list"')[1].split("</ol>")[0]
-    row_queries = {hidden(form, "query_id") for form in FORM.findall(rows)}
-    assert row_queries and unescape(grid_query) not in row_queries
 
     # Sending the form as a browser without JavaScript would: the verdict is recorded, thanks said.
     fields = {name: hidden(first, name) for name in ("query_id", "product", "rank", "score")}
@@ -63,6 +59,19 @@ def test_every_result_card_has_feedback_buttons_for_its_search(client, indexed_s
     assert "Thanks! You told us “Cup” is what you were looking for." in unescape(page)
     row = SearchFeedback.objects.get()
     assert row.product.name == "Cup" and row.verdict == "this_one" and row.rank == 1
+
+
+def test_the_hits_of_other_things_have_their_own_query_id(client, indexed_shop, photo_path):
+    """A scene with several things (a cup on a plain backdrop is one thing: no rows)."""
+    with photo_path("box_in_scene.png").open("rb") as photo:
+        html = client.post(reverse("shop-by-photo"), {"image": photo}).content.decode()
+
+    grid_query = re.search(r'<ul id="result-grid" class="grid" data-query-id="([^"]+)">', html).group(1)
+    rows = html.split('id="other-objects-list"')[1].split("</ol>")[0]
+    forms = FORM.findall(rows)
+    assert len(forms) == rows.count('<li class="card">') > 0  # a card per hit, each with its form
+    row_queries = {hidden(form, "query_id") for form in forms}
+    assert row_queries and unescape(grid_query) not in row_queries  # their box was searched
 
 
 def test_product_page_cards_have_no_feedback_buttons(client, indexed_shop):

@@ -169,7 +169,9 @@ def test_a_shared_search_reserves_the_photos_box_so_nothing_moves_when_it_arrive
     preview = re.search(r'<img id="preview-img"[^>]*>', html).group(0)
     assert f'width="{width}" height="{height}"' in preview
     assert f"aspect-ratio: {width} / {height}" in preview
-    assert f"width: min(100%, {round(340 * width / height)}px)" in preview  # the 340 px height limit
+    # The stage's width is given (the 340 px height limit), not taken from the photo still on its way.
+    stage = re.search(r'<div id="crop-stage"[^>]*>', html).group(0)
+    assert f"width: min(100%, {round(340 * width / height)}px)" in stage
 
 
 def test_a_url_that_cannot_be_fetched_shows_the_reason(client, photo_server):

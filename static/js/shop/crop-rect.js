@@ -38,6 +38,7 @@ export function parseCrop(text) {
   return { x: parts[0], y: parts[1], w: parts[2], h: parts[3] };
 }
 
+/** The crop in words (the server says the same first: crop_readout() in search/shop_photo.py). */
 export function describeCrop(rect) {
   const pct = (v) => Math.round(v * 100) + "%";
   if (isFull(rect)) {
@@ -76,7 +77,7 @@ export function applyDrag(rect, handle, dx, dy) {
 }
 
 /* A found object this large is the whole photo, not a thing in it: no box is drawn for it and it is
-   never the pre-selected crop. Same rule as WHOLE_PHOTO_AREA in search/views.py. */
+   never the pre-selected crop. Same rule as WHOLE_PHOTO_AREA in search/shop_photo.py. */
 const WHOLE_PHOTO_AREA = 0.9;
 
 export function coversPhoto(rect) {
@@ -84,7 +85,7 @@ export function coversPhoto(rect) {
 }
 
 /** Where a box lies, in words ("top left", "in the middle"): for names people and screen readers use.
-    Same words as place_in_photo() in search/views.py. */
+    Same words as place_in_photo() in search/shop_photo.py. */
 export function describePlace(rect) {
   const third = (centre, low, mid, high) => (centre < 1 / 3 ? low : centre > 2 / 3 ? high : mid);
   const column = third(rect.x + rect.w / 2, "left", "centre", "right");

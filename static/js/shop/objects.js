@@ -2,7 +2,9 @@
    main thing pre-selected as the crop, the "Other things in your photo" rows, and the line that says
    what the results grid shows. Owns #object-layer (in the preview's stage), #results-scope,
    #other-objects with its rows (#thing-row-template), and reads #photo-objects, the server's answer
-   on a shared or reloaded search.
+   on a shared or reloaded search. The server has then rendered the same rows (search/_thing_row.html,
+   also the row template), the crop box on the main thing and the readout's words: they are kept as
+   they are, so nothing moves when this starts (where the dots go: dot-spots.js).
 
    The first search of a photo sends no crop: it answers the combined ranking (each product by its best
    evidence over the whole photo and the things in it) and the things. The main thing (the first that
@@ -11,8 +13,7 @@
    (searchCrop()), so a new filter refreshes the things too. Picking a thing (its dot or its row's
    button) searches it as a crop, which lands in the page URL; moving the box makes it the shopper's. */
 import { coversPhoto, describePlace, fitRect, formatCrop } from "./crop-rect.js";
-
-const THUMB_SIDE = 64; // px, the longer side of a row's picture of its thing
+import { dotSpots } from "./dot-spots.js";
 
 function pct(value) {
   return value * 100 + "%";
@@ -37,6 +38,7 @@ export function createObjects({ preview, results, onPick }) {
     selected: -1, // index of the thing whose box is the crop; -1: none
     preselected: false, // the crop is the automatic pre-selection, so searches still mean the whole photo
     fresh: true, // this photo's things have not been shown yet: the main one gets pre-selected
+    rows: new Map(), // thing index -> its row (row()), for the things above
   };
 
   // Dots are placed in pixels (dotSpots), so they are placed again when the photo's size on screen
@@ -72,57 +74,6 @@ export function createObjects({ preview, results, onPick }) {
     onPick(state.things[index]);
   }
 
-  // Where each thing's dot goes, as fractions of the preview. A dot (44 px, a finger's width) sits on
-  // its own thing: as near the thing's centre as it can while inside the thing's box, off the other
-  // dots, and off the smaller things inside it (a bag holding a box: the bag's dot goes on the bag,
-  // not on the box). Smaller things are placed first, having the least room. Only a thing with no free
-  // spot of its own gets the nearest free spot around it.
-  function dotSpots() {
-    const width = layer.clientWidth || layer.parentElement.clientWidth;
-    const height = layer.clientHeight || layer.parentElement.clientHeight;
-    const centre = (box) => ({ x: box.x + box.w / 2, y: box.y + box.h / 2 });
-    if (!width || !height) return state.things.map((thing) => centre(thing.box));
-    const size = 44;
-    const half = size / 2;
-    const boxes = state.things.map(({ box }) => ({
-      x0: box.x * width, y0: box.y * height, x1: (box.x + box.w) * width, y1: (box.y + box.h) * height,
-      area: box.w * box.h,
-    }));
-    const clamp = (value, extent) => Math.min(Math.max(value, half), Math.max(extent - half, half));
-    const placed = [];
-    const free = (point) => placed.every((other) => Math.hypot(other.x - point.x, other.y - point.y) >= size);
-    const within = (point, b) => point.x >= b.x0 && point.x <= b.x1 && point.y >= b.y0 && point.y <= b.y1;
-    const spots = new Array(boxes.length);
-    const order = boxes.map((_, index) => index).sort((a, b) => boxes[a].area - boxes[b].area);
-    for (const index of order) {
-      const b = boxes[index];
-      const mid = { x: clamp((b.x0 + b.x1) / 2, width), y: clamp((b.y0 + b.y1) / 2, height) };
-      const byNearness = (a, c) => Math.hypot(a.x - mid.x, a.y - mid.y) - Math.hypot(c.x - mid.x, c.y - mid.y);
-      const inside = [mid];
-      for (let y = b.y0 + half; y <= b.y1 - half; y += half) {
-        for (let x = b.x0 + half; x <= b.x1 - half; x += half) {
-          inside.push({ x: clamp(x, width), y: clamp(y, height) });
-        }
-      }
-      inside.sort(byNearness);
-      const onSmallerThing = (point) =>
-        boxes.some((other, j) => j !== index && other.area < b.area && within(point, other));
-      let spot = inside.find((point) => free(point) && !onSmallerThing(point)) || inside.find(free);
-      for (let radius = half; !spot && radius < width + height; radius += half) {
-        const ring = [];
-        for (let step = 0; step < 16; step += 1) {
-          const angle = (step / 16) * 2 * Math.PI;
-          ring.push({ x: clamp(mid.x + radius * Math.cos(angle), width), y: clamp(mid.y + radius * Math.sin(angle), height) });
-        }
-        spot = ring.find(free);
-      }
-      spot = spot || mid;
-      placed.push(spot);
-      spots[index] = { x: spot.x / width, y: spot.y / height };
-    }
-    return spots;
-  }
-
   // A tap on a dot picks its thing; a drag that starts on a dot moves the crop box as if it had
   // started on the box (dots sit inside the box, often on its centre), so they never block a drag.
   function handDragsToTheCrop(dot) {
@@ -144,7 +95,9 @@ export function createObjects({ preview, results, onPick }) {
 
   function drawDots() {
     const nodes = [];
-    const spots = dotSpots();
+    const width = layer.clientWidth || layer.parentElement.clientWidth;
+    const height = layer.clientHeight || layer.parentElement.clientHeight;
+    const spots = dotSpots(state.things.map((thing) => thing.box), width, height);
     state.things.forEach((thing, index) => {
       const marked = index === state.selected;
       const outline = document.createElement("span");
@@ -177,7 +130,8 @@ export function createObjects({ preview, results, onPick }) {
     layer.hidden = nodes.length === 0;
   }
 
-  // The thing's part of the preview, drawn once the preview has loaded.
+  // The thing's part of the preview, drawn once the preview has loaded: whole, centred in the
+  // canvas's square (its size is fixed in the markup, so drawing it moves nothing).
   function drawThumb(canvas, box) {
     const image = preview.image;
     if (!image.complete || !image.naturalWidth) {
@@ -186,29 +140,63 @@ export function createObjects({ preview, results, onPick }) {
     }
     const sw = box.w * image.naturalWidth;
     const sh = box.h * image.naturalHeight;
-    const scale = THUMB_SIDE / Math.max(sw, sh);
-    canvas.width = Math.max(1, Math.round(sw * scale));
-    canvas.height = Math.max(1, Math.round(sh * scale));
+    const scale = Math.min(canvas.width, canvas.height) / Math.max(sw, sh);
+    const dw = sw * scale;
+    const dh = sh * scale;
+    const context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
     const x = box.x * image.naturalWidth;
     const y = box.y * image.naturalHeight;
-    canvas.getContext("2d").drawImage(image, x, y, sw, sh, 0, 0, canvas.width, canvas.height);
+    context.drawImage(image, x, y, sw, sh, (canvas.width - dw) / 2, (canvas.height - dh) / 2, dw, dh);
   }
 
+  // A row's live parts: its button (or the server's link) searches its thing alone; its canvas
+  // shows the thing's part of the photo.
+  function wireRow(node, thing, index) {
+    node.querySelector(".thing-row__search").addEventListener("click", (event) => {
+      const elsewhere = event.ctrlKey || event.metaKey || event.shiftKey || event.altKey;
+      if (event.currentTarget.href && elsewhere) {
+        return; // the server's link, opened in a new tab or window: its own page does the search
+      }
+      event.preventDefault(); // the server's rows link to the same search: run it in this page instead
+      pick(index);
+    });
+    drawThumb(node.querySelector(".thing-row__thumb"), thing.box);
+  }
+
+  // Rows by thing index while the things stay the same (a crop search shows the same rows again). A
+  // row is made from #thing-row-template (the server's search/_thing_row.html, blank) unless the
+  // server's row for that thing is already on the page (a shared search): it is kept as it is.
   function row(thing, index) {
+    if (state.rows.has(index)) {
+      return state.rows.get(index);
+    }
     const node = rowTemplate.content.firstElementChild.cloneNode(true);
     node.querySelector(".thing-row__name").textContent = name(thing);
     node.querySelector(".thing-row__place").textContent = "· " + thing.place;
-    const button = node.querySelector(".thing-row__search");
-    button.textContent = "Search only " + name(thing).toLowerCase();
-    button.addEventListener("click", () => pick(index));
-    drawThumb(node.querySelector(".thing-row__thumb"), thing.box);
+    node.querySelector(".thing-row__search").textContent = "Search only " + name(thing).toLowerCase();
     node.dataset.queryId = thing.queryId;
+    node.dataset.thing = String(thing.number);
     const hits = node.querySelector(".thing-row__hits");
     hits.replaceChildren(
       ...thing.results.map((result, rank) => results.card(result, { queryId: thing.queryId, rank: rank + 1 })),
     );
     node.querySelector(".thing-row__none").hidden = thing.results.length > 0;
+    wireRow(node, thing, index);
+    state.rows.set(index, node);
     return node;
+  }
+
+  // The server's rows of a shared search, for the things it found (numbered as this script numbers them).
+  function keepServerRows() {
+    for (const node of list.querySelectorAll(":scope > .thing-row[data-thing]")) {
+      const index = Number(node.dataset.thing) - 1;
+      const thing = state.things[index];
+      if (thing && !state.rows.has(index)) {
+        wireRow(node, thing, index);
+        state.rows.set(index, node);
+      }
+    }
   }
 
   // Rows for the things the grid is not about, while their hits match the filters now in use.
@@ -221,7 +209,10 @@ export function createObjects({ preview, results, onPick }) {
         }
       });
     }
-    list.replaceChildren(...rows);
+    const shown = [...list.children];
+    if (shown.length !== rows.length || rows.some((node, index) => node !== shown[index])) {
+      list.replaceChildren(...rows); // not when they are the rows shown already: nothing to move
+    }
     section.hidden = rows.length === 0;
   }
 
@@ -239,8 +230,9 @@ export function createObjects({ preview, results, onPick }) {
       : "Matches for the part of your photo inside the box.";
   }
 
-  /** Takes in an answer (the API's, or the server's on a shared search) to a search that sent `fields`. */
-  function show(data, fields) {
+  /** Takes in an answer (the API's, or the server's on a shared search) to a search that sent `fields`;
+      `served`: the server's answer, whose rows are on the page already. */
+  function show(data, fields, served = false) {
     if (!fields.crop) {
       // A whole-photo search: its things are the photo's things (a crop search finds none).
       state.things = ((data && data.objects) || [])
@@ -251,6 +243,10 @@ export function createObjects({ preview, results, onPick }) {
           return { number: index + 1, place: describePlace(box), box, results: hits, queryId: found.query_id || "" };
         });
       state.hitsFilters = filtersKey(fields);
+      state.rows = new Map();
+      if (served) {
+        keepServerRows();
+      }
       if ((state.fresh || state.preselected) && state.things.length) {
         select(0, true);
       } else {
@@ -280,7 +276,9 @@ export function createObjects({ preview, results, onPick }) {
     },
     /** A new photo: forget the last one's things. */
     clear() {
-      Object.assign(state, { things: [], hitsFilters: null, selected: -1, preselected: false, fresh: true });
+      Object.assign(state, {
+        things: [], hitsFilters: null, selected: -1, preselected: false, fresh: true, rows: new Map(),
+      });
       drawDots();
       list.replaceChildren();
       section.hidden = true;
@@ -292,7 +290,7 @@ export function createObjects({ preview, results, onPick }) {
       const served = $("photo-objects");
       const objects = served ? JSON.parse(served.textContent) : null;
       if (objects && objects.length) {
-        show({ objects }, filters);
+        show({ objects }, filters, true);
       }
     },
   };

@@ -42,6 +42,7 @@ export function createPreview({ onCropChange }) {
       // The box the server reserved was for a shared search's photo (no layout shift when it arrives);
       // another photo sizes itself.
       ["style", "width", "height"].forEach((name) => image.removeAttribute(name));
+      stage.removeAttribute("style");
     }
     image.src = src;
   }
