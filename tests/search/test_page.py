@@ -52,6 +52,14 @@ def test_page_offers_every_way_to_give_a_photo(client):
     assert '<label for="id_min_price">Min price</label>' in html
 
 
+def test_the_keyboard_hint_is_only_for_a_fine_pointer(client):
+    html = client.get(reverse("shop-by-photo")).content.decode()
+
+    # static/css/shop.css hides .pointer-fine on touch screens: a phone has no arrow keys.
+    assert re.search(r'<span class="pointer-fine">\s*Keyboard: focus the box, arrow keys move', html)
+    assert "numbered dot to search that thing." in html  # the rest of the help shows everywhere
+
+
 def test_page_says_the_model_is_a_fallback_and_the_index_is_empty(client):
     html = client.get(reverse("shop-by-photo")).content.decode()
 
