@@ -39,7 +39,7 @@ def test_the_command_prints_backbone_and_projection_rows_and_a_verdict(relevance
         (path,) = saved
         assert projection_load(path).fingerprint in out
     else:
-        assert "is NOT better on the held-out products" in out and "Nothing kept." in out and not saved
+        assert "is NOT better on the held-out products" in out and "No file kept." in out and not saved
     # Another split reuses the features: the backbone does not run again.
     again = train("--variants", "1", "--dim", "16", "--max-epochs", "3", "--split-seed", "3")
     assert "(cached)" in again and "held out 2 products." in again
