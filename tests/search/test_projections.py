@@ -4,59 +4,20 @@ while the published index keeps answering, the query path at the projected width
 and refusals. The projections are trained for 3 epochs on 5 products: plumbing, never quality; where a
 test needs a "better" one, it says it takes the verdict as better."""
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
 from search import services
 from search.embedder import current_embedder
-from search.embedding.adapt import AdaptConfig
 from search.models import AdaptedProjection, ImageEmbedding, IndexBuild, RelevanceRun
 from search.services import PhotoSource, photo_search
-from search.services.adapt import adapt_compare, adapt_features
-from search.services.projections import ProjectionRefused, projection_record, projection_stop, projection_use
+from search.services.adapt import adapt_features
+from search.services.projections import ProjectionRefused, projection_stop, projection_use
 from search.services.ranking import Ranker
 from search.services.state import vectors_from_rows
+from tests.search.projection_helpers import train, trial
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-
-
-def train(*, better: bool | None = None) -> AdaptedProjection:
-    """A projection trained and recorded as adapt_train does; ``better`` overrides the verdict (for
-    plumbing tests only: 3 epochs on 5 products say nothing about quality)."""
-    data = adapt_features(variants=1, seed=5)
-    result = adapt_compare(
-        data, held_out=0.3, seed=5, config=AdaptConfig(out_dim=16, max_epochs=3), save=False
-    )
-    if better is not None:
-        verdict = "Taken as better by the test." if better else "Taken as NOT better by the test."
-        result = replace(result, better=better, verdict=verdict)
-    return projection_record(comparison=result, backbone_fingerprint=data.fingerprint)
-
-
-def trial(row: AdaptedProjection) -> tuple[RelevanceRun, RelevanceRun]:
-    """Its trial self-test, then the serving model's run it requests (run inline, as a worker would)."""
-    after = services.relevance_run(
-        run_id=services.relevance_run_request(projection=row, kinds=["reshot"], enqueue=False).pk
-    )
-    assert after.status == "succeeded", after.error
-    before = RelevanceRun.objects.get(projection=None, status="queued")
-    before = services.relevance_run(run_id=before.pk)
-    assert before.status == "succeeded", before.error
-    return before, after
-
-
-@pytest.fixture
-def var_dir(settings, tmp_path):
-    settings.VAR_DIR = tmp_path / "var"
-
-
-@pytest.fixture
-def better(relevance_shop, var_dir, fresh_embedder) -> AdaptedProjection:
-    row = train(better=True)
-    trial(row)
-    return row
 
 
 def search_vectors(monkeypatch, data: bytes):
