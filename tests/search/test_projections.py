@@ -71,9 +71,17 @@ def test_switching_queues_the_reembed_and_the_published_index_keeps_answering(
     assert result.model.fingerprint == backbone and result.hits[0].product == relevance_shop["cup"]
     assert set(widths) == {1280}
 
+    # Forget the vectors the trial projected, so that the build has the whole catalog to re-embed; the
+    # network may run only for the query and object boxes, never for a catalog photo.
+    ImageEmbedding.objects.filter(fingerprint=model.fingerprint).delete()
+    network_rows = []
+    through = model.backbone.embed_tensor
+    monkeypatch.setattr(model.backbone, "embed_tensor", lambda b: network_rows.append(len(b)) or through(b))
+
     done = services.index_build_run(build_id=build.pk)  # the worker's job
 
     assert done.status == "succeeded", done.error
+    assert network_rows == [] and done.vectors == len(relevance_shop)
     assert done.fingerprint == model.fingerprint
     result, widths = search_vectors(monkeypatch, photo_bytes("cup.webp"))
     assert result.model.fingerprint == model.fingerprint and result.hits[0].product == relevance_shop["cup"]
