@@ -3,8 +3,9 @@
 The trial searches the held-out products' variants through the shoppers' query service with the
 backbone followed by the projection; the catalog's vectors of that model are the stored backbone ones,
 projected (search.services.projected_vectors), searched exactly since no index of that model exists
-yet. When it succeeds, the serving model's run on the very same variants follows (unless one exists),
-so the admin shows the two side by side: the same seed, photos, recipes and scenes.
+yet. When it succeeds, the serving model's run on the very same variants follows (unless one exists,
+search.services.relevance), so the admin shows the two side by side: the same seed, photos, recipes
+and scenes.
 """
 
 from __future__ import annotations
@@ -42,22 +43,3 @@ def trial_model(run: RelevanceRun):
         "Trial of projection %s: %s catalog vectors projected, %s without one", row.pk, stored, len(left)
     )
     return model
-
-
-def trial_baseline_request(run: RelevanceRun) -> RelevanceRun | None:
-    """After a successful trial: the serving model's run on the same variants, unless one exists or the
-    serving model is the trial's own."""
-    from .relevance import RelevanceRunRefused, relevance_run_request
-
-    same = RelevanceRun.objects.filter(
-        projection=None, variant_set=run.variant_set, status=RelevanceRun.Status.SUCCEEDED
-    ).exclude(fingerprint=run.fingerprint)
-    if same.exists():
-        return None
-    try:
-        return relevance_run_request(
-            photos=run.photos_requested, seed=run.seed, kinds=run.kinds, product_ids=run.product_ids
-        )
-    except RelevanceRunRefused:
-        logger.warning("The serving model's run on the variants of trial %s could not be queued", run.pk)
-        return None

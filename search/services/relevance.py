@@ -161,10 +161,23 @@ def relevance_run(*, run_id: int, progress: Progress | None = None) -> Relevance
         _finish(run, owner, status, outcomes, thumbnails, error="Cancelled." if cancelled else "")
     run.refresh_from_db()
     if run.projection_id and run.status == RelevanceRun.Status.SUCCEEDED:
-        from .projection_trial import trial_baseline_request
-
-        trial_baseline_request(run)
+        _trial_baseline_request(run)
     return run
+
+
+def _trial_baseline_request(trial: RelevanceRun) -> None:
+    """After a projection's trial: the serving model's run on the same variants, unless one exists."""
+    same = RelevanceRun.objects.filter(
+        projection=None, variant_set=trial.variant_set, status=RelevanceRun.Status.SUCCEEDED
+    ).exclude(fingerprint=trial.fingerprint)
+    if same.exists():
+        return
+    try:
+        relevance_run_request(
+            photos=trial.photos_requested, seed=trial.seed, kinds=trial.kinds, product_ids=trial.product_ids
+        )
+    except RelevanceRunRefused:
+        logger.warning("The current model's run on the variants of trial %s could not be queued", trial.pk)
 
 
 def relevance_run_cancel(*, run_id: int) -> RelevanceRun | None:
