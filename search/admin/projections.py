@@ -26,6 +26,10 @@ class AdaptedProjectionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # switching is its own action, below
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # The one in use is the site's model: go back to the backbone first (that re-indexes).
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.in_use)
+
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         own = [

@@ -30,7 +30,9 @@ def messages_of(response) -> str:
 def test_staff_allowed_to_switch_see_both_comparisons_switch_and_go_back(
     client, better, django_capture_on_commit_callbacks
 ):
-    client.force_login(staff("search.switch_adaptedprojection", "search.add_relevancerun"))
+    client.force_login(
+        staff("search.switch_adaptedprojection", "search.add_relevancerun", "search.delete_adaptedprojection")
+    )
     backbone = current_embedder().fingerprint
 
     html = client.get(PAGE).content.decode()
@@ -53,6 +55,8 @@ def test_staff_allowed_to_switch_see_both_comparisons_switch_and_go_back(
     assert IndexBuild.objects.filter(status="queued").exists()
     html = response.content.decode()
     assert 'id="projection-stop"' in html and f'id="projection-use-{better.pk}"' not in html
+    delete = reverse("admin:search_adaptedprojection_delete", args=[better.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403  # the site's model: go back first
 
     with django_capture_on_commit_callbacks():
         response = client.post(BACK, follow=True)
