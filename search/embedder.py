@@ -1,12 +1,19 @@
 """The process-wide model (the Embedder), built once from settings in each web process, Celery worker
 and command. ``current_embedder()`` is the one way to get it.
 
+When staff switched to a catalog-adapted projection (AdaptedProjection.in_use, search.services.
+projections), the model is that backbone followed by the projection (search.embedding.projected). Which
+one is in use is read from the database on each call (one indexed query on a tiny table), so every
+process follows a switch at once and a build never embeds under a stale model; the weights are loaded
+once per projection and process.
+
 Cheap to import: torch is imported only when the model is first needed, so commands and code paths
 that never embed (migrate, the catalog admin) do not pay for it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING
@@ -15,10 +22,14 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from search.embedding import Embedder, EmbedderConfig
+    from search.embedding.adapt import Projection
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_embedder: Embedder | None = None
+_embedder: Embedder | None = None  # the backbone, as the settings name it
 _built_in_pid: int | None = None
+_current: Embedder | None = None  # what current_embedder last returned (the backbone or projected)
+_projections: dict[str, Projection] = {}  # fingerprint -> weights loaded by this process
 
 
 class SearchUnavailable(Exception):
@@ -45,10 +56,20 @@ def embedder_config() -> EmbedderConfig:
 
 
 def current_embedder() -> Embedder:
-    """The model of this process, loaded on first use (a few seconds) and then reused.
+    """The model of this process, loaded on first use (a few seconds) and then reused: the backbone the
+    settings name, followed by the projection in use if staff switched to one.
 
     Raises SearchUnavailable when it cannot be loaded (no weights, a broken file): search is then
     unavailable, which callers report as such, never as a 500."""
+    global _current
+    base = backbone_embedder()
+    model = _with_projection_in_use(base)
+    _current = model
+    return model
+
+
+def backbone_embedder() -> Embedder:
+    """The backbone alone, as the settings name it (what projections are trained on)."""
     global _embedder, _built_in_pid
     from search.embedding import build_embedder
 
@@ -63,17 +84,74 @@ def current_embedder() -> Embedder:
         return _embedder
 
 
+def stored_projection(fingerprint: str) -> Projection | None:
+    """The projection with this fingerprint (AdaptedProjection), loaded once per process; None if there
+    is no such row. AdaptError (a ValueError) when its stored weights are damaged."""
+    from search.embedding.adapt import projection_loads
+    from search.models import AdaptedProjection
+
+    if fingerprint in _projections:
+        return _projections[fingerprint]
+    weights = (
+        AdaptedProjection.objects.filter(fingerprint=fingerprint).values_list("weights", flat=True).first()
+    )
+    if weights is None:
+        return None
+    projection = projection_loads(bytes(weights))
+    _projections[fingerprint] = projection
+    return projection
+
+
+def _with_projection_in_use(base: Embedder) -> Embedder:
+    from django.db import DatabaseError
+
+    from search.models import AdaptedProjection
+
+    try:
+        row = AdaptedProjection.objects.filter(in_use=True).values_list("fingerprint", "backbone_fingerprint")
+        in_use = row.first()
+    except (DatabaseError, RuntimeError):
+        # No database to ask (a test without one, a command before `migrate`): the backbone alone, as
+        # before any switch. A process that searches needs the database anyway and asks again next call.
+        logger.debug("Cannot read which projection is in use; using the backbone alone", exc_info=True)
+        return base
+    if in_use is None:
+        return base
+    fingerprint, trained_on = in_use
+    if trained_on != base.fingerprint:
+        logger.warning(
+            "Projection %s in use was trained on %s, but the settings now give %s: using the backbone alone",
+            fingerprint[:16],
+            trained_on,
+            base.fingerprint,
+        )
+        return base
+    from search.embedding.projected import ProjectedEmbedder
+
+    current = _current
+    if current is not None and current.backbone is base and current.projection is not None:
+        if current.projection.fingerprint == fingerprint:
+            return current
+    try:
+        projection = stored_projection(fingerprint)
+        return base if projection is None else ProjectedEmbedder(base, projection)
+    except Exception as exc:  # noqa: BLE001 - damaged weights: no model, said as such
+        raise SearchUnavailable(f"The projection in use could not be loaded: {exc}") from exc
+
+
 def reset_embedder() -> None:
     """Forget the cached Embedder (tests that change SEARCH_* settings)."""
-    global _embedder, _built_in_pid
+    global _embedder, _built_in_pid, _current
     with _lock:
         _embedder = None
         _built_in_pid = None
+        _current = None
+        _projections.clear()
 
 
 def loaded_embedder() -> Embedder | None:
     """The Embedder if this process has loaded it already, without loading it or waiting for a load in
     progress (readiness checks). No lock: current_embedder holds it for the whole load, and reading two
     module globals is atomic enough for a yes/no answer."""
-    embedder, pid = _embedder, _built_in_pid
+    embedder, pid = _current or _embedder, _built_in_pid
     return embedder if embedder is not None and pid == os.getpid() else None

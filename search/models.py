@@ -98,6 +98,16 @@ class RelevanceRun(models.Model):
     recipe_version = models.PositiveIntegerField(default=0)
     scenes = models.CharField(max_length=500, blank=True)
     variant_set = models.CharField(max_length=64, blank=True, db_index=True)
+    # A trial before switching: the searches used this projection's model instead of the serving one.
+    projection = models.ForeignKey(
+        "search.AdaptedProjection",
+        null=True,
+        blank=True,
+        related_name="trial_runs",
+        on_delete=models.SET_NULL,
+    )
+    # Photos only of these products (e.g. a projection's held-out products); empty: the whole catalog.
+    product_ids = models.JSONField(default=list, blank=True)
     catalog_photos = models.PositiveIntegerField(default=0)  # photos of active products when sampled
     image_ids = models.JSONField(default=list)  # the sample, in the order searched
     not_searchable = models.PositiveIntegerField(default=0)  # sampled photos without a vector of the model
@@ -213,3 +223,43 @@ class RemovedImage(models.Model):
 
     def __str__(self) -> str:
         return f"removed image {self.image_id}"
+
+
+class AdaptedProjection(models.Model):
+    """A catalog-adapted projection (search.embedding.adapt) trained by ``adapt_train``, with how it
+    compared with the backbone on products it never saw. At most one is in use: then the model
+    fingerprint includes it (search.embedding.projected) and every vector has its width. Switching is
+    an explicit staff action (search.services.projections), offered only for a better one."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    fingerprint = models.CharField(max_length=64, unique=True)  # weights, config and training-data version
+    backbone_fingerprint = models.CharField(max_length=128)  # the model it was trained on and applies to
+    in_dim = models.PositiveIntegerField()
+    out_dim = models.PositiveIntegerField()
+    data_version = models.CharField(max_length=64)
+    weights = models.BinaryField()  # Projection.dumps(): in the database, so every machine has it
+    # The held-out comparison (adapt_compare): figures before and after, the split, the verdict.
+    comparison = models.JSONField(default=dict)
+    held_out_product_ids = models.JSONField(default=list)
+    better = models.BooleanField(default=False)
+    verdict = models.TextField()
+    in_use = models.BooleanField(default=False)
+    switched_at = models.DateTimeField(null=True, blank=True)
+    switched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("switch_adaptedprojection", "Can switch the search model to or from a projection")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["in_use"], condition=Q(in_use=True), name="projection_one_in_use"
+            ),
+            models.CheckConstraint(
+                condition=~Q(in_use=True) | Q(better=True), name="projection_in_use_is_better"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"projection #{self.pk} {self.fingerprint[:12]} ({self.out_dim} d)"

@@ -13,13 +13,14 @@ photos almost as the backbone does, and early stopping (on rows of the training 
 per product) keeps the best epoch. Everything is seeded: the same input and config give the same
 weights and fingerprint.
 
-The fingerprint (sha256 of weights, config and training-data version) is what a later slice adds to
-the model fingerprint when a merchant switches to the projection; nothing here switches anything.
+The fingerprint (sha256 of weights, config and training-data version) is part of the model fingerprint
+once a merchant switches to the projection (search.embedding.projected); nothing here switches anything.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,6 +97,16 @@ class Projection:
 
     def save(self, path: str | Path) -> None:
         """A small .npz (no pickle): weights, mean and the metadata as JSON."""
+        with open(path, "wb") as handle:
+            self._write(handle)
+
+    def dumps(self) -> bytes:
+        """The bytes ``save`` writes (kept in the database, so every machine reads the same weights)."""
+        buffer = io.BytesIO()
+        self._write(buffer)
+        return buffer.getvalue()
+
+    def _write(self, handle) -> None:
         meta = {
             "format": FORMAT_VERSION,
             "config": asdict(self.config),
@@ -103,16 +114,24 @@ class Projection:
             "trained": self.trained,
             "fingerprint": self.fingerprint,
         }
-        with open(path, "wb") as handle:
-            np.savez(
-                handle, weight=self.weight.astype("<f4"), mean=self.mean.astype("<f4"), meta=json.dumps(meta)
-            )
+        np.savez(
+            handle, weight=self.weight.astype("<f4"), mean=self.mean.astype("<f4"), meta=json.dumps(meta)
+        )
 
 
 def projection_load(path: str | Path) -> Projection:
     """The projection saved at ``path``; AdaptError if it is not one or does not match its fingerprint."""
+    return _projection_read(path, str(path))
+
+
+def projection_loads(data: bytes) -> Projection:
+    """The projection ``Projection.dumps`` gave; AdaptError as for projection_load."""
+    return _projection_read(io.BytesIO(data), "The stored projection")
+
+
+def _projection_read(source, path: str) -> Projection:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(source, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             weight, mean = data["weight"].astype(np.float32), data["mean"].astype(np.float32)
     except (OSError, KeyError, ValueError) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from .backbones import WeightsError, feature_map
 from .batches import iter_batches
 from .preprocess import Preprocessing
 from .weights import ResolvedWeights, WeightsConfig, resolve_backbone, resolve_recorded
+
+if TYPE_CHECKING:
+    from .adapt import Projection
 
 T = TypeVar("T")
 
@@ -64,6 +67,8 @@ class EmbeddedBatch:
 
 class Embedder:
     """A backbone loaded once, in eval mode, with the preprocessing its vectors depend on."""
+
+    projection = None  # a ProjectedEmbedder (search.embedding.projected) has one
 
     def __init__(
         self,
@@ -114,6 +119,11 @@ class Embedder:
         return self.weights.sha256
 
     @property
+    def backbone(self) -> Embedder:
+        """The model without any catalog-adapted projection (itself here)."""
+        return self
+
+    @property
     def fingerprint(self) -> str:
         """Backbone + weights hash + preprocessing: vectors are comparable only within one fingerprint."""
         return f"{self.name}-{self.weights_sha256[:12]}-{self.preprocessing.tag}"
@@ -138,7 +148,8 @@ class Embedder:
             "fingerprint",
             "dim",
         )
-        return {key: getattr(self, key) for key in keys} | {"label": self.label}
+        projection = self.projection.fingerprint if self.projection is not None else ""
+        return {key: getattr(self, key) for key in keys} | {"label": self.label, "projection": projection}
 
     # -- vectors -----------------------------------------------------------------------------
     def prepare(self, image: Image.Image) -> torch.Tensor:
@@ -235,9 +246,11 @@ def build_embedder(config: EmbedderConfig) -> Embedder:
 
 
 def embedder_spec(embedder: Embedder) -> dict[str, object]:
-    """What loads this exact model again (kept in an index manifest), as plain JSON values."""
+    """What loads this exact model again (kept in an index manifest), as plain JSON values. A projection
+    is named by its fingerprint; its weights are the caller's to find (build_embedder_from_spec)."""
     weights, preprocessing = embedder.weights, embedder.preprocessing
     return {
+        "projection": embedder.projection.fingerprint if embedder.projection is not None else "",
         "fingerprint": embedder.fingerprint,
         "kind": weights.kind,
         "backbone": weights.requested,
@@ -248,8 +261,11 @@ def embedder_spec(embedder: Embedder) -> dict[str, object]:
     }
 
 
-def build_embedder_from_spec(spec: dict, *, threads: int = 0, batch_size: int = 16) -> Embedder:
-    """The model an ``embedder_spec`` describes, checked by its fingerprint (WeightsError otherwise)."""
+def build_embedder_from_spec(
+    spec: dict, *, threads: int = 0, batch_size: int = 16, projection: Projection | None = None
+) -> Embedder:
+    """The model an ``embedder_spec`` describes, checked by its fingerprint (WeightsError otherwise).
+    A spec naming a projection needs that ``projection`` (the backbone's is built here)."""
     config = EmbedderConfig(
         backbone=str(spec["backbone"]),
         threads=threads,
@@ -262,6 +278,13 @@ def build_embedder_from_spec(spec: dict, *, threads: int = 0, batch_size: int = 
         torch.set_num_threads(threads)
     backbone, weights = resolve_recorded(str(spec["kind"]), config.backbone, str(spec["weights_path"]))
     embedder = _wrap(backbone, weights, config)
+    wanted = str(spec.get("projection", ""))
+    if wanted:
+        from .projected import ProjectedEmbedder
+
+        if projection is None or projection.fingerprint != wanted:
+            raise WeightsError(f"the serving index needs projection {wanted[:16]}, which is not at hand")
+        embedder = ProjectedEmbedder(embedder, projection)
     if embedder.fingerprint != spec["fingerprint"]:
         raise WeightsError(
             f"the weights at hand give {embedder.fingerprint}, not the recorded {spec['fingerprint']}"

@@ -2,14 +2,17 @@
 on the others. Nothing here changes the model the site uses.
 
 1. ``adapt_features``: every photo of an active product and ``variants`` shopper-like variants of it
-   (search.relevance.variants, seeded per photo as in the self-test) go through the current backbone
-   once; the features are cached under VAR_DIR/adapt/ keyed by everything they depend on.
+   (search.relevance.variants, seeded per photo as in the self-test), and the shoppers' photos of the
+   confirmed feedback pairs (search.selectors.confirmed_feedback_pairs: "this one" confirmed by staff)
+   go through the backbone (without any projection in use) once; the features are cached under
+   VAR_DIR/adapt/ keyed by everything they depend on, feedback included (the training-data version).
 2. ``adapt_compare``: the products are split (seeded) into training and held-out products; the
    projection (search.embedding.adapt) is trained on the training products' photos and variants only;
    then the held-out products' variants are searched against the whole catalog's photos with the
    backbone's vectors and with the projected ones (exact cosine, whole photo: search.relevance.
-   vector_search), and the self-test's figures compared. The projection is kept (as a file, not in
-   use) only when it is better on the held-out products.
+   vector_search), and the self-test's figures compared. The projection is saved as a file only when
+   it is better on the held-out products; ``adapt_train`` records every one in the database
+   (search.services.projections), where staff may switch to a better one.
 """
 
 from __future__ import annotations
@@ -25,16 +28,18 @@ import numpy as np
 from django.conf import settings
 
 from catalog.imaging import load_image
-from catalog.models import ProductImage
-from search.embedder import current_embedder
+from catalog.models import Product, ProductImage
+from search.embedder import backbone_embedder
 from search.embedding.adapt import AdaptConfig, AdaptError, Projection, product_split, projection_train
 from search.relevance.figures import Figures, figures
 from search.relevance.variants import KINDS, RECIPE_VERSION, scenes_load, variant_make, variant_rng
 from search.relevance.vector_search import outcomes_by_vectors
+from search.selectors import confirmed_feedback_pairs
 
 logger = logging.getLogger(__name__)
 
 CATALOG = "catalog"  # the kind of a row that is the catalog photo itself, not a variant
+FEEDBACK = "feedback"  # a shopper's photo that staff confirmed shows the product (image id: -feedback id)
 MAX_VARIANTS = 20
 Progress = Callable[[int, int], None]  # (photos embedded, photos)
 
@@ -66,6 +71,8 @@ class AdaptComparison:
     held_out_products: int
     train_rows: int
     saved_to: Path | None
+    held_out_ids: tuple[int, ...] = ()  # the held-out products
+    feedback_rows: int = 0  # shoppers' confirmed photos among the rows (training or held-out)
 
 
 def adapt_features(*, variants: int, seed: int, progress: Progress | None = None) -> AdaptFeatures:
@@ -73,13 +80,18 @@ def adapt_features(*, variants: int, seed: int, progress: Progress | None = None
         raise AdaptRefused(
             f"The number of variants per photo must be between 1 and {MAX_VARIANTS}, not {variants}."
         )
-    embedder = current_embedder()
+    embedder = backbone_embedder()
     scenes = scenes_load(settings.SEARCH_RELEVANCE_SCENES_DIR)
     images = list(
         ProductImage.objects.filter(product__is_active=True).select_related("product").order_by("pk")
     )
     key = [embedder.fingerprint, RECIPE_VERSION, seed, variants, scenes.signature]
     key.append([[i.pk, i.sha256, i.product_id, i.product.category_id] for i in images])
+    pairs = confirmed_feedback_pairs()
+    categories = dict(
+        Product.objects.filter(pk__in={p.product_id for p in pairs}).values_list("pk", "category_id")
+    )
+    key.append([[p.feedback_id, p.photo, p.product_id, p.crop, categories.get(p.product_id)] for p in pairs])
     version = hashlib.sha256(json.dumps(key).encode()).hexdigest()
     path = Path(settings.VAR_DIR) / "adapt" / f"features-{version[:24]}.npz"
     if path.exists():
@@ -112,6 +124,11 @@ def adapt_features(*, variants: int, seed: int, progress: Progress | None = None
         rows.extend((image.pk, image.product_id, category, kind) for kind in kinds)
         if progress:
             progress(done, len(images))
+    for pair in pairs:
+        picture = _feedback_picture(pair, embedder)
+        if picture is not None:
+            vectors.append(embedder.embed([picture]))
+            rows.append((-pair.feedback_id, pair.product_id, categories.get(pair.product_id) or -1, FEEDBACK))
     if not rows:
         raise AdaptRefused("Nothing to learn from: no active product has a readable photo.")
     result = AdaptFeatures(
@@ -191,7 +208,26 @@ def adapt_compare(
         held_out_products=len(np.unique(data.product_ids[held])),
         train_rows=int(train.sum()),
         saved_to=saved_to,
+        held_out_ids=tuple(int(p) for p in np.unique(data.product_ids[held])),
+        feedback_rows=int((data.kinds == FEEDBACK).sum()),
     )
+
+
+def _feedback_picture(pair, embedder):
+    """The shopper's photo as searched (the crop of it, if one was drawn), or None if it is unreadable."""
+    try:
+        with pair.open() as handle:
+            picture = embedder.load(handle.read(), max_pixels=settings.CATALOG_IMAGE_MAX_PIXELS)
+    except (OSError, ValueError):
+        logger.warning(
+            "adapt: feedback photo %s could not be read; left out", pair.feedback_id, exc_info=True
+        )
+        return None
+    if pair.crop:
+        from search.embedding import crop_fraction
+
+        picture = crop_fraction(picture, pair.crop)
+    return picture
 
 
 def _verdict(before: Figures, after: Figures) -> tuple[bool, str]:

@@ -23,6 +23,7 @@ from search.embedder import current_embedder
 from search.models import ImageEmbedding
 from shop_search.storage import STORAGE_ERRORS
 
+from .projected_vectors import projected_from_backbone
 from .state import ID_CHUNK, loaded_fingerprint, vector_to_bytes
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def images_embed(
     for chunk in _chunks(ids, ID_CHUNK):
         todo += list(pending_images(embedder.fingerprint).filter(pk__in=chunk).order_by("pk"))
     summary.skipped = len(ids) - len(todo)
+    todo, summary.embedded = projected_from_backbone(todo, embedder)  # a projection: no backbone pass
     _embed_images(todo, embedder, summary, progress)
     if settings.SEARCH_VECTOR_BACKEND == "hnsw" and (summary.embedded or summary.failed):
         from .hnsw_writer import hnsw_sync
@@ -166,9 +168,9 @@ def _embed_images(
 ) -> None:
     from search.embedding import iter_batches
 
-    total = len(todo)
+    total = summary.embedded + len(todo)  # those projected from stored vectors are done already
     if progress:
-        progress(0, 0, total)
+        progress(summary.embedded, 0, total)
     batches = iter_batches(
         todo, lambda image: _prepare(image, embedder), batch_size=embedder.batch_size, workers=DECODE_WORKERS
     )

@@ -93,6 +93,7 @@ def photo_search(
     objects: bool = True,
     object_k: int | None = None,
     shopper: bool = True,
+    model=None,
 ) -> SearchResult:
     """Top k products (one hit each, with its best photo) that look like the photo: the one search by
     photo that the API, the shopper page and the admin all run.
@@ -107,7 +108,11 @@ def photo_search(
 
     ``shopper=False`` is for photos the site made itself (the relevance self-test): the search is the
     same, but the photo is never kept as a shopper's query photo nor counted in the search metrics.
+    ``model`` (the self-test's trial of a projection before staff switch to it, with shopper=False)
+    searches with that model instead of the serving one: its stored vectors are searched exactly.
     """
+    if model is not None and shopper:
+        raise ValueError("only the site's own searches (shopper=False) may choose their model")
     filters = filters or SearchFilters()
     find = objects and crop is None and settings.SEARCH_MAX_OBJECTS > 0
     timings: dict[str, float] = {}
@@ -133,7 +138,7 @@ def photo_search(
 
         picture = crop_fraction(picture, crop)
     serving = serving_index()
-    embedder = query_embedder(serving)
+    embedder = model or query_embedder(serving)
     limits = Filters(
         _category_ids(filters.category), _decimal(filters.min_price), _decimal(filters.max_price)
     )

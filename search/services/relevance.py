@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from catalog.imaging import load_image
 from catalog.models import ProductImage
-from search.models import ImageEmbedding, RelevanceRun
+from search.models import AdaptedProjection, ImageEmbedding, RelevanceRun
 from search.relevance.figures import TOP_K, Outcome
 from search.relevance.variants import (
     KINDS,
@@ -44,6 +44,7 @@ from search.relevance.variants import (
 from shop_search.leases import Lease, LeaseLost, lease_cutoff, lease_owner, lost_lease_reason
 from shop_search.storage import STORAGE_ERRORS
 
+from .projection_trial import trial_model
 from .query import PhotoSource, photo_search
 from .relevance_results import outcome_of, run_figures
 from .state import model_warning, query_embedder, serving_index
@@ -84,10 +85,22 @@ def relevance_options_check(*, photos: int, seed: int, kinds: Sequence[str]) -> 
 
 
 def relevance_run_request(
-    *, photos: int | None = None, seed: int = DEFAULT_SEED, kinds: Sequence[str] = KINDS, enqueue: bool = True
+    *,
+    photos: int | None = None,
+    seed: int = DEFAULT_SEED,
+    kinds: Sequence[str] = KINDS,
+    enqueue: bool = True,
+    projection: AdaptedProjection | None = None,
+    product_ids: Sequence[int] | None = None,
 ) -> RelevanceRun:
     """A queued self-test (sent to a worker after commit unless ``enqueue`` is off: the command runs it
-    inline). Refused while another one is queued or running."""
+    inline). Refused while another one is queued or running.
+
+    With a ``projection`` it is that projection's trial before staff switch to it: only its held-out
+    products' photos are sampled, searched with the backbone followed by it (its catalog vectors are
+    the stored backbone ones, projected), and when it succeeds the serving model's run on the same
+    variants follows unless one exists (search.services.projections.projection_trial_pair).
+    ``product_ids`` samples only those products' photos (that follow-up run)."""
     photos = settings.SEARCH_RELEVANCE_PHOTOS if photos is None else photos
     kinds = relevance_options_check(photos=photos, seed=seed, kinds=kinds)
     try:
@@ -104,7 +117,14 @@ def relevance_run_request(
                 f"Self-test #{busy.pk} is {busy.status}: wait for it to finish or cancel it first."
             )
         run = RelevanceRun.objects.create(
-            seed=seed, photos_requested=photos, kinds=list(kinds), recipe_version=RECIPE_VERSION
+            seed=seed,
+            photos_requested=photos,
+            kinds=list(kinds),
+            recipe_version=RECIPE_VERSION,
+            projection=projection,
+            product_ids=list(
+                projection.held_out_product_ids if projection is not None else product_ids or []
+            ),
         )
         if enqueue:
             from search.tasks import relevance_run as relevance_run_task
@@ -141,7 +161,24 @@ def relevance_run(*, run_id: int, progress: Progress | None = None) -> Relevance
         status = RelevanceRun.Status.CANCELLED if cancelled else RelevanceRun.Status.SUCCEEDED
         _finish(run, owner, status, outcomes, thumbnails, error="Cancelled." if cancelled else "")
     run.refresh_from_db()
+    if run.projection_id and run.status == RelevanceRun.Status.SUCCEEDED:
+        _trial_baseline_request(run)
     return run
+
+
+def _trial_baseline_request(trial: RelevanceRun) -> None:
+    """After a projection's trial: the serving model's run on the same variants, unless one exists."""
+    same = RelevanceRun.objects.filter(
+        projection=None, variant_set=trial.variant_set, status=RelevanceRun.Status.SUCCEEDED
+    ).exclude(fingerprint=trial.fingerprint)
+    if same.exists():
+        return
+    try:
+        relevance_run_request(
+            photos=trial.photos_requested, seed=trial.seed, kinds=trial.kinds, product_ids=trial.product_ids
+        )
+    except RelevanceRunRefused:
+        logger.warning("The current model's run on the variants of trial %s could not be queued", trial.pk)
 
 
 def relevance_run_cancel(*, run_id: int) -> RelevanceRun | None:
@@ -198,7 +235,7 @@ def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease:
     images, catalog_photos = _sample(run)
     if not images:
         raise NothingToTest("Nothing to test: no active product has a photo.")
-    model = query_embedder(serving_index())
+    model = trial_model(run) if run.projection_id else query_embedder(serving_index())
     searchable = set(
         ImageEmbedding.objects.filter(
             image_id__in=[image.pk for image in images],
@@ -219,6 +256,7 @@ def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease:
         total=total,
     )
     saved_at = time.monotonic()
+    trial = model if run.projection_id else None
     for image in images:
         picture = _picture(image)
         if picture is None:
@@ -228,7 +266,7 @@ def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease:
             continue
         for kind in run.kinds:
             data = variant_make(picture, kind, variant_rng(run.seed, image.sha256, kind), scenes)
-            result = photo_search(PhotoSource(data=data), k=TOP_K, shopper=False)
+            result = photo_search(PhotoSource(data=data), k=TOP_K, shopper=False, model=trial or None)
             if result.model.fingerprint != model.fingerprint:
                 raise ModelChanged("Another model started answering searches during the run: run it again.")
             outcomes.append(outcome_of(image, kind, result.hits))
@@ -247,9 +285,10 @@ def _search_variants(run: RelevanceRun, outcomes: list, thumbnails: dict, lease:
 
 def _sample(run: RelevanceRun) -> tuple[list[ProductImage], int]:
     """The run's photos (seeded: the same seed and catalog give the same photos) and the catalog size."""
-    ids = list(
-        ProductImage.objects.filter(product__is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
+    photos = ProductImage.objects.filter(product__is_active=True)
+    if run.product_ids:
+        photos = photos.filter(product_id__in=run.product_ids)
+    ids = list(photos.order_by("pk").values_list("pk", flat=True))
     chosen = (
         ids if len(ids) <= run.photos_requested else random.Random(run.seed).sample(ids, run.photos_requested)
     )

@@ -50,6 +50,19 @@ def relevance_method(run: RelevanceRun) -> list[str]:
         "The variants are made from the very photos the index holds, so these figures are an upper bound "
         "of what a shopper's own photo (another angle, another light) gets.",
     ]
+    if run.product_ids:
+        lines.insert(
+            0,
+            f"Only the photos of {len(run.product_ids)} products were sampled: the held-out products of a "
+            "projection, which its training never saw (nor their photos or variants).",
+        )
+    if run.projection_id:
+        lines.append(
+            f"Searched with projection #{run.projection_id} on top of the backbone: a trial before switching "
+            "to it (it is not in use). Its catalog vectors are the stored backbone vectors, projected, "
+            "searched exactly (no index of that model yet); the current model's run on the same variants "
+            "follows it."
+        )
     if run.not_searchable:
         lines.append(
             f"{run.not_searchable} sampled photo(s) had no vector of this model yet (still being embedded, "

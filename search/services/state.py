@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 from django.conf import settings
 
-from search.embedder import current_embedder, loaded_embedder
+from search.embedder import current_embedder, loaded_embedder, stored_projection
 from search.models import IndexBuild
 
 logger = logging.getLogger(__name__)
@@ -158,18 +158,37 @@ def query_embedder(serving: ServingIndex | None = None):
     spec = getattr(serving.reader.manifest, "extra", {}).get("embedder")
     if not spec:
         return configured
-    return _index_model_for(serving.fingerprint, spec) or configured
+    return _index_model_for(serving.fingerprint, spec, configured) or configured
 
 
-def _index_model_for(fingerprint: str, spec: dict):
+def _same_backbone_model(spec: dict, configured):
+    """A switch to or from a projection keeps the backbone: the serving index's model is then the loaded
+    backbone with the index's projection or without one, with no second copy of the weights."""
+    from search.embedding.projected import ProjectedEmbedder
+
+    backbone = configured.backbone
+    projection = _spec_projection(spec)
+    model = backbone if projection is None else ProjectedEmbedder(backbone, projection)
+    return model if model.fingerprint == spec["fingerprint"] else None
+
+
+def _spec_projection(spec: dict):
+    fingerprint = str(spec.get("projection", ""))
+    return stored_projection(fingerprint) if fingerprint else None
+
+
+def _index_model_for(fingerprint: str, spec: dict, configured):
     global _index_model
     from search.embedding import build_embedder_from_spec
 
     with _index_model_lock:
         if _index_model is None or _index_model[:2] != (os.getpid(), fingerprint):
             try:
-                model = build_embedder_from_spec(
-                    spec, threads=settings.SEARCH_TORCH_THREADS, batch_size=settings.SEARCH_BATCH_SIZE
+                model = _same_backbone_model(spec, configured) or build_embedder_from_spec(
+                    spec,
+                    threads=settings.SEARCH_TORCH_THREADS,
+                    batch_size=settings.SEARCH_BATCH_SIZE,
+                    projection=_spec_projection(spec),
                 )
             except Exception:  # noqa: BLE001 - any failure means "serve with the configured model"
                 logger.warning("Cannot load the model of the serving index %s", fingerprint, exc_info=True)

@@ -6,6 +6,7 @@ import pytest
 
 from tests.catalog_snapshot import catalog_for_test, snapshot_take
 from tests.factories import CategoryFactory
+from tests.search.projection_helpers import train, trial
 from tests.search.shop_helpers import add_product, build_now
 
 
@@ -128,3 +129,19 @@ def _relevance_shop_snapshot(django_db_setup, django_db_blocker, tmp_path_factor
 def relevance_shop(request, _isolated_media):
     """RELEVANCE_SHOP with a published index: {sku: Product}."""
     return catalog_for_test(request, "_relevance_shop_snapshot", relevance_shop_build)
+
+
+# --- catalog-adapted projections (tests/search/projection_helpers.py) ---------------------------------
+
+
+@pytest.fixture
+def var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+
+
+@pytest.fixture
+def better(relevance_shop, var_dir, fresh_embedder):
+    """A projection of the relevance shop taken as better (plumbing only) whose trial self-test ran."""
+    row = train(better=True)
+    trial(row)
+    return row

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from search.embedding.adapt import projection_load
+from search.models import AdaptedProjection
 from search.services.adapt import CATALOG, adapt_features
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -34,12 +35,16 @@ def test_the_command_prints_backbone_and_projection_rows_and_a_verdict(relevance
     projected = next(line for line in out.splitlines() if line.startswith("  projected (16 d) "))
     assert backbone.split()[-1] == projected.split()[-1] == "2"  # one variant of each held-out photo
     assert "The site's model is unchanged" in out
+    (recorded,) = AdaptedProjection.objects.all()  # better or not: listed in the admin, never in use
+    assert f"Recorded as projection #{recorded.pk}." in out and not recorded.in_use
+    assert recorded.better == ("is better on the held-out products" in out) and recorded.out_dim == 16
+    assert len(recorded.held_out_product_ids) == 2 and recorded.comparison["held_out_products"] == 2
     saved = list((var_dir / "adapt").glob("projection-*.npz"))
     if "is better on the held-out products" in out:
         (path,) = saved
         assert projection_load(path).fingerprint in out
     else:
-        assert "is NOT better on the held-out products" in out and "Nothing kept." in out and not saved
+        assert "is NOT better on the held-out products" in out and "No file kept." in out and not saved
     # Another split reuses the features: the backbone does not run again.
     again = train("--variants", "1", "--dim", "16", "--max-epochs", "3", "--split-seed", "3")
     assert "(cached)" in again and "held out 2 products." in again

@@ -3,8 +3,10 @@
     manage.py adapt_train [--variants 2] [--held-out 0.3] [--seed 2026] [--split-seed N]
         [--dim 256] [--max-epochs 100]
 
-Prints the held-out figures of the backbone and of the projection and which is better. It never
-switches the site's model; a better projection is only saved under VAR_DIR/adapt/ (not in use).
+Prints the held-out figures of the backbone and of the projection and which is better, and records the
+projection (search.services.projections) for the admin's "Adapted projections" page, where staff can
+switch to a better one. It never switches the site's model; a better one is also saved under
+VAR_DIR/adapt/ as a file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from search.embedding.adapt import AdaptConfig, AdaptError
 from search.relevance.figures import TOP_K
 from search.relevance.variants import ScenesUnavailable
 from search.services.adapt import AdaptRefused, adapt_compare, adapt_features
+from search.services.projections import projection_record
 from search.services.relevance import DEFAULT_SEED
 
 
@@ -65,6 +68,7 @@ class Command(BaseCommand):
         except (AdaptRefused, ScenesUnavailable) as exc:
             raise CommandError(str(exc)) from exc
         trained = time.monotonic()
+        recorded = projection_record(comparison=result, backbone_fingerprint=data.fingerprint)
         cached = " (cached)" if data.cached else ""
         out = self.stdout.write
         out(self.style.MIGRATE_HEADING("Catalog-adapted projection (held-out comparison)"))
@@ -78,6 +82,8 @@ class Command(BaseCommand):
             f"{info['epochs']} epochs (best {info['best_epoch']}); "
             f"held out {result.held_out_products} products."
         )
+        if result.feedback_rows:
+            out(f"Shoppers' confirmed photos (feedback) among the rows: {result.feedback_rows}.")
         out(
             "Training never saw the held-out products' photos or variants; their variants are searched "
             "against the whole catalog's photos (exact cosine, whole photo: not the shoppers' index path)."
@@ -96,8 +102,9 @@ class Command(BaseCommand):
         if result.saved_to:
             out(f"Saved (not in use) to {result.saved_to}; fingerprint {result.projection.fingerprint}.")
         else:
-            out("Nothing kept.")
-        out("The site's model is unchanged: switching to a projection is not built yet.")
+            out("No file kept.")
+        out(f"Recorded as projection #{recorded.pk}. The site's model is unchanged: staff switch to a better")
+        out("projection from the admin (Adapted projections), after its self-test on the held-out products.")
         out(f"Backbone pass {embedded - started:.1f} s, training and comparison {trained - embedded:.1f} s.")
 
 
