@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.urls import reverse
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
@@ -209,6 +210,9 @@ ADMIN_PAGES = {
     "import": lambda catalog: "/admin/catalog/product/import/",
     "import-job": _import_job_path,
     "duplicates": lambda catalog: "/admin/catalog/product/duplicates/",
+    "relevance": lambda catalog: reverse("admin:search_relevance"),
+    "projections": lambda catalog: reverse("admin:search_projections"),
+    "feedback": lambda catalog: reverse("admin:search_searchfeedback_changelist"),
 }
 
 
