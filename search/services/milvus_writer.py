@@ -77,9 +77,12 @@ def milvus_rebuild(embedder, *, before_swap=None) -> MilvusStore:
     with _writer_lock():
         client = milvus_connection()
         name = model_collection(embedder.fingerprint)
-        store = milvus_store(name) or _created(name, embedder)
         previous = milvus_serving()
-        _fill(store, embedder.fingerprint, embedder.dim, remove_others=True)
+        store = milvus_store(name)
+        if store is None:
+            store = _created(name, embedder)  # filled from the stored vectors
+        else:
+            _fill(store, embedder.fingerprint, embedder.dim, remove_others=True)
         _sync_locked(store)  # what changed while it was filled
         if before_swap is not None:
             before_swap()  # e.g. the build's lease: a worker presumed dead must not swap the alias
