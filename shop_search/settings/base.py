@@ -443,6 +443,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Milvus Lite (SEARCH_VECTOR_BACKEND=milvus on a .db folder) narrates its start, flushes and FAISS's
+    # CPU probing at INFO: their warnings and errors are enough.
+    "loggers": {name: {"level": "WARNING"} for name in ("milvus_lite", "faiss")},
 }
 
 if not DEBUG:

@@ -217,3 +217,12 @@ def test_milvus_filters_are_engine_expressions():
         "active == true and category in [1, 3] and price >= 100 and price <= 250 and product != 9"
     )
     assert filter_expression(VectorFilter(active_only=False)) == ""
+
+
+def test_a_released_milvus_collection_is_loaded_when_a_process_opens_it(milvus):
+    ids, vectors, attrs = catalog()
+    store = open_store("milvus", None, ids, vectors, attrs, exact_rows=100, milvus=milvus)
+    milvus.release_collection(store.name)  # as after a restart of the server (or of Milvus Lite)
+
+    reopened = MilvusStore(milvus, store.name)
+    assert reopened.search(vectors[5], 1)[0][0] == ids[5]

@@ -113,6 +113,14 @@ def collection_create(
     client.load_collection(name)
 
 
+def collection_load(client, name: str) -> None:
+    """Searchable: a collection is released when the server (or Lite) restarts, until loaded again."""
+    from pymilvus.client.types import LoadState
+
+    if client.get_load_state(name).get("state") != LoadState.Loaded:
+        client.load_collection(name)
+
+
 @dataclass(frozen=True)
 class CollectionFacts:
     name: str

@@ -30,6 +30,7 @@ from .collections import (
     VECTOR,
     CollectionFacts,
     collection_facts,
+    collection_load,
 )
 
 DEFAULT_EF = 128
@@ -67,6 +68,7 @@ class MilvusStore:
         self.facts = facts or collection_facts(client, name)
         self.name = self.facts.name
         self._mark = self.facts.sync_mark
+        collection_load(client, self.name)
 
     # --- what it is ----------------------------------------------------------------------------
 
