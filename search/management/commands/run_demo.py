@@ -74,6 +74,7 @@ class Command(BaseCommand):
                 children["milvus lite"] = _start(_milvus_lite_command(lite_port))
                 self._wait_until_up("127.0.0.1", lite_port, children, what="Milvus Lite")
                 env["SEARCH_MILVUS_URI"] = f"http://127.0.0.1:{lite_port}"
+                env["SEARCH_MILVUS_INDEX"] = settings.SEARCH_MILVUS_INDEX  # Lite's default, not a server's
             if not no_worker:
                 children["celery worker"] = _start(_worker_command(server), env)
             children["web server"] = _start(_web_command(host, port, server), env)
