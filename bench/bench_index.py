@@ -5,7 +5,8 @@
     .venv/bin/python bench/bench_index.py --fresh 10000
 
 ``--backends``: the annoy and hnsw vector stores side by side with raw hnswlib, unfiltered and filtered
-(bench/index_backends.py). ``--fresh N``: query cost with N vectors embedded since the last build, read
+(bench/index_backends.py), then the milvus store on Milvus Lite (bench/index_milvus.py).
+``--fresh N``: query cost with N vectors embedded since the last build, read
 from the database per query (before) and held in memory (after) (bench/index_fresh.py).
 
 Data: synthetic clustered unit vectors (see ``clustered_unit_vectors``), generated in chunks. Sizes
@@ -257,6 +258,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--filter-search-k", type=int, default=20_000, help="annoy search_k for filtered queries"
     )
     parser.add_argument("--filter-ef", type=int, default=64, help="hnsw ef for filtered queries")
+    parser.add_argument(
+        "--milvus-index",
+        type=lambda text: [x.strip().upper() for x in text.split(",") if x.strip()],
+        default=["HNSW", "FLAT"],
+        help='--backends: Milvus Lite collections with these index types ("" skips Milvus)',
+    )
     parser.add_argument(
         "--rounds", type=int, default=4, help="interleaved rounds (queries are split among them)"
     )

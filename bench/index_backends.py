@@ -1,6 +1,7 @@
 """The embedded vector backends side by side (``bench_index.py --backends``): the ``annoy`` store (a
 published build searched through search.index.annoy_store), the ``hnsw`` store (search.index.hnsw) and
-raw hnswlib ``knn_query`` on the very graph file the hnsw store loads (so the difference is the seam).
+raw hnswlib ``knn_query`` on the very graph file the hnsw store loads (so the difference is the seam);
+then the ``milvus`` store on Milvus Lite on the same data (bench/index_milvus.py).
 
 Per catalog size: build time and size on disk; unfiltered recall@10 and p50/p99 latency over a sweep of
 search_k / ef; filtered queries with 1 %, 10 % and 50 % of the vectors passing (k filled, recall@10
@@ -104,6 +105,9 @@ def bench_backends(
     gc.collect()
     for folder in (workdir / "annoy", workdir / "hnsw"):
         remove_tree(folder)
+    from bench.index_milvus import bench_milvus  # pymilvus only here (--milvus-index "" skips it)
+
+    bench_milvus(args, n, dim, vectors, queries, truth, attrs, workdir)
 
 
 def remove_tree(folder: Path) -> None:

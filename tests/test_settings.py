@@ -19,6 +19,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Variables a developer's shell or `make test-postgres` may set; every case starts without them.
 CLEARED = {
     "DATABASE_URL",
+    "SEARCH_MILVUS_URI",
+    "SEARCH_MILVUS_INDEX",
     "CELERY_BROKER_URL",
     "SECRET_KEY",
     "DJANGO_DEBUG",
@@ -465,3 +467,24 @@ def test_torch_threads_share_the_cores_among_web_workers(tmp_path):
     assert alone["torch_threads"] == torch_threads_per_process(1)
     assert shared["torch_threads"] == torch_threads_per_process(2)
     assert pinned["torch_threads"] == 3
+
+
+MILVUS_SETTINGS = """
+import json, django
+from django.conf import settings
+django.setup()
+print(json.dumps([settings.SEARCH_MILVUS_URI, settings.SEARCH_MILVUS_INDEX]))
+"""
+
+
+def test_milvus_defaults_to_a_lite_folder_under_var_with_a_flat_index_and_hnsw_on_a_server(tmp_path):
+    def milvus(**env):
+        result = run_python(MILVUS_SETTINGS, DJANGO_DEBUG="1", SHOP_SEARCH_VAR_DIR=str(tmp_path), **env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1]), result
+
+    assert milvus()[0] == [str(tmp_path / "milvus.db"), "FLAT"]
+    assert milvus(SEARCH_MILVUS_URI="http://milvus.internal:19530")[0][1] == "HNSW"
+    assert milvus(SEARCH_MILVUS_URI="http://m:19530", SEARCH_MILVUS_INDEX="ivf_flat")[0][1] == "IVF_FLAT"
+    result = run_python(MILVUS_SETTINGS, DJANGO_DEBUG="1", SEARCH_MILVUS_URI="milvus.internal:19530")
+    assert result.returncode != 0 and "SEARCH_MILVUS_URI must be http://host:19530" in result.stderr

@@ -246,5 +246,6 @@ class IndexStatusOutputSerializer(serializers.Serializer):
     )
     state = serializers.ChoiceField(choices=[state.value for state in IndexState])
     backend = serializers.ChoiceField(
-        choices=["annoy", "hnsw"], help_text="The vector store that serves searches (SEARCH_VECTOR_BACKEND)."
+        choices=["annoy", "hnsw", "milvus"],
+        help_text="The vector store that serves searches (SEARCH_VECTOR_BACKEND).",
     )

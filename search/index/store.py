@@ -9,9 +9,9 @@ inside the engine. Backends (``SEARCH_VECTOR_BACKEND``):
   change; a new build replaces both.
 - ``hnsw``: one hnswlib graph per fingerprint that takes adds and deletes in place; a single writer
   appends changes to a log that readers replay, and writes snapshots (search.index.hnsw).
-- A distributed engine fits the same seam: one collection per fingerprint with the attributes as scalar
-  fields, ``search`` with the filter as an expression, the build life cycle as "fill a new collection,
-  then swap an alias" (``publish``), ``sync_mark`` stored with the collection.
+- ``milvus``: a distributed engine (search.index.milvus): one collection per fingerprint with the
+  attributes as scalar fields, ``search`` with the filter as a Milvus expression, a model switch as
+  "fill the new model's collection, then swap the serving alias", ``sync_mark`` a collection property.
 
 Every store: ``search`` returns up to k ids with cosine similarity in [0, 1], best first, and returns
 exactly k whenever at least k live vectors pass the filter.
@@ -28,7 +28,7 @@ from .attrs import Attrs, VectorFilter
 
 @runtime_checkable
 class VectorStore(Protocol):
-    backend: str  # "annoy" | "hnsw" | ...
+    backend: str  # "annoy" | "hnsw" | "milvus"
 
     @property
     def fingerprint(self) -> str: ...

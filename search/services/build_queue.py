@@ -30,7 +30,7 @@ from search.models import IndexBuild
 from search.selectors import fresh_embeddings, fresh_since
 from shop_search.leases import LOST_LEASE, lease_cutoff, lost_lease_reason
 
-from .state import serving_index
+from .state import SHARED_STORE_BACKENDS, serving_index
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +202,8 @@ def index_build_schedule_if_stale() -> IndexBuild | None:
     serving = serving_index()
     if serving is not None and serving.fingerprint != current_embedder().fingerprint:
         return index_build_request()  # coalesced: at most one queued build
-    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
-        return None  # saves and deletes reach the hnsw store without a build (search.services.hnsw)
+    if settings.SEARCH_VECTOR_BACKEND in SHARED_STORE_BACKENDS:
+        return None  # saves and deletes reach the hnsw store / Milvus collection without a build
     fresh, indexed = _fresh_embedding_count()
     if fresh == 0 or fresh < rebuild_fresh_threshold(indexed):
         return None
@@ -243,12 +243,10 @@ def index_fold_in_if_due(*, now: datetime | None = None) -> IndexBuild | None:
     since = fresh_since(fingerprint, serving_index())
     if since is None or since > now - after:
         return None
-    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
-        from .hnsw_writer import hnsw_sync
+    if settings.SEARCH_VECTOR_BACKEND in SHARED_STORE_BACKENDS:
+        from .stores import shared_store_sync
 
-        hnsw_sync(
-            embedder=current_embedder()
-        )  # the store missed them (a lost sync): no build needed, only the sync
+        shared_store_sync(current_embedder())  # the store missed them (a lost sync): only the sync
         return None
     return index_build_request()
 

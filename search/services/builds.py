@@ -27,7 +27,7 @@ from .build_queue import (
 )
 from .embeddings import catalog_embed_pending
 from .index_shipping import index_build_ship, index_storage, index_storage_cleanup
-from .state import vectors_from_rows
+from .state import SHARED_STORE_BACKENDS, vectors_from_rows
 from .vector_sync import price_cents
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def _run(build: IndexBuild, progress, lease: Lease) -> None:
     build.save(update_fields=["fingerprint"])
     catalog_embed_pending(progress=_build_progress(build, progress, lease))
     lease.check()
-    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
-        _run_hnsw(build, embedder, lease)
+    if settings.SEARCH_VECTOR_BACKEND in SHARED_STORE_BACKENDS:
+        _run_shared_store(build, embedder, lease)
         return
     ids, vectors, attrs, until = _indexable_vectors(embedder.fingerprint, embedder.dim)
     if not ids:
@@ -151,19 +151,25 @@ def _indexable_vectors(fingerprint: str, dim: int):
     return ids, vectors_from_rows([row[1] for row in rows], dim), attrs, until
 
 
-def _run_hnsw(build: IndexBuild, embedder, lease: Lease) -> None:
-    """Rebuilds the model's hnsw store from scratch (compacted) and makes it the serving one."""
-    from .hnsw_writer import hnsw_rebuild
-
+def _run_shared_store(build: IndexBuild, embedder, lease: Lease) -> None:
+    """Rebuilds the model's hnsw store from scratch (compacted), or reconciles its Milvus collection with
+    the database in full, and makes it the serving one (the alias swap)."""
     indexable = ImageEmbedding.objects.filter(
         fingerprint=embedder.fingerprint, status=ImageEmbedding.Status.DONE, image__product__is_active=True
     )
     if not indexable.exists():
         raise BuildFailed("Nothing to index: no active product has an embedded photo.")
     lease.check()
-    store = hnsw_rebuild(embedder, before_swap=lease.check)
+    if settings.SEARCH_VECTOR_BACKEND == "milvus":
+        from .milvus_writer import milvus_rebuild
+
+        store = milvus_rebuild(embedder, before_swap=lease.check)
+    else:
+        from .hnsw_writer import hnsw_rebuild
+
+        store = hnsw_rebuild(embedder, before_swap=lease.check)
     manifest = store.manifest
-    params = {"backend": "hnsw", "model": embedder.name, **_manifest_params(manifest)}
+    params = {"backend": store.backend, "model": embedder.name, **_manifest_params(manifest)}
     until = datetime.fromtimestamp(store.sync_mark, UTC) if store.sync_mark is not None else None
     _record_manifest(build, manifest, params, until, store.count())
     build.vectors = store.count()  # live vectors (the snapshot may hold deleted rows too)

@@ -145,10 +145,10 @@ def images_embed(
     summary.skipped = len(ids) - len(todo)
     todo, summary.embedded = projected_from_backbone(todo, embedder)  # a projection: no backbone pass
     _embed_images(todo, embedder, summary, progress)
-    if settings.SEARCH_VECTOR_BACKEND == "hnsw" and (summary.embedded or summary.failed):
-        from .hnsw_writer import hnsw_sync
+    if summary.embedded or summary.failed:
+        from .stores import shared_store_sync
 
-        hnsw_sync(embedder=embedder)  # this worker is the writer: the new vectors are searchable now
+        shared_store_sync(embedder)  # hnsw, milvus: this worker writes, the new vectors are searchable now
     if schedule_build and summary.embedded:
         from .build_queue import index_build_schedule_if_stale
 

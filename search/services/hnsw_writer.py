@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -23,7 +22,7 @@ from search.index.hnsw import HnswStore, graph_build, links_swap
 from search.index.publish import index_cleanup, index_publish
 
 from .hnsw import SERVING_LINK, STORES_DIR, hnsw_root, hnsw_store, serving_store_dir, store_dir
-from .vector_sync import SyncCursor, SyncReport, all_vector_arrays, store_sync
+from .vector_sync import SyncCursor, SyncReport, all_vector_arrays, mark_time, same_mark, store_sync
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +123,9 @@ def _sync(store: HnswStore) -> SyncReport:
 
 def _sync_locked(store: HnswStore) -> SyncReport:
     key = str(store.store_dir)
-    store_mark = _as_time(store.sync_mark)
+    store_mark = mark_time(store.sync_mark)
     cursor = _cursors.get(key)
-    if cursor is None or not _same_time(cursor.mark, store_mark):
+    if cursor is None or not same_mark(cursor.mark, store_mark):
         # Another writer went further, or a rebuild went back: start from what the store holds.
         cursor = _cursors[key] = SyncCursor(mark=store_mark)
     report = store_sync(store, cursor)
@@ -136,16 +135,5 @@ def _sync_locked(store: HnswStore) -> SyncReport:
             index_cleanup(store.store_dir, keep=settings.SEARCH_INDEX_KEEP_BUILDS)
         except OSError:
             logger.warning("Could not remove old hnsw snapshots", exc_info=True)
-    cursor.mark = _as_time(store.sync_mark)
+    cursor.mark = mark_time(store.sync_mark)
     return report
-
-
-def _same_time(a: datetime | None, b: datetime | None) -> bool:
-    """Equal up to the float rounding of the store's mark (seconds as a double: about a microsecond)."""
-    if a is None or b is None:
-        return a is b
-    return abs((a - b).total_seconds()) < 1e-3
-
-
-def _as_time(mark: float | None) -> datetime | None:
-    return None if mark is None else datetime.fromtimestamp(mark, UTC)

@@ -16,6 +16,9 @@ from search.models import IndexBuild
 
 logger = logging.getLogger(__name__)
 ID_CHUNK = 500  # ids per query: stays far below SQLite's bound-parameter limit
+# Backends whose store every process shares and the worker writes (no per-process delta, no build needed
+# for a save or a delete): the worker syncs them after each change.
+SHARED_STORE_BACKENDS = ("hnsw", "milvus")
 
 
 def loaded_fingerprint() -> str | None:
@@ -58,10 +61,10 @@ def vectors_from_rows(blobs: list[bytes | memoryview], dim: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ServingIndex:
-    """What serves queries now: the published annoy build, or the hnsw store the alias names, and the
-    build row that produced it (if known)."""
+    """What serves queries now: the published annoy build, or the hnsw store / Milvus collection the
+    alias names, and the build row that produced it (if known)."""
 
-    reader: object  # search.index.IndexReader (annoy) or search.index.hnsw.HnswStore
+    reader: object  # search.index.IndexReader (annoy), search.index.hnsw.HnswStore or .milvus.MilvusStore
     build: IndexBuild | None
     fingerprint: str
     version: str
@@ -70,10 +73,10 @@ class ServingIndex:
 
     def count(self) -> int:
         """Live vectors."""
-        return self.reader.count() if self.backend == "hnsw" else len(self.reader)
+        return self.reader.count() if self.backend != "annoy" else len(self.reader)
 
     def contains(self, image_ids: list[int]) -> set[int]:
-        if self.backend == "hnsw":
+        if self.backend != "annoy":
             return {int(i) for i in self.reader.contains(np.asarray(image_ids, dtype=np.int64))}
         found, _ = self.reader.vectors_for(image_ids)
         return {int(i) for i in found}
@@ -82,9 +85,11 @@ class ServingIndex:
 def serving_index() -> ServingIndex | None:
     """The index that serves, whatever model built it (callers compare fingerprints): the published
     build, or the previous good build while the published one is damaged (see serving_index_health);
-    under the hnsw backend the store the serving alias names."""
+    under the hnsw and milvus backends the store the serving alias names."""
     if settings.SEARCH_VECTOR_BACKEND == "hnsw":
         return _serving_hnsw()
+    if settings.SEARCH_VECTOR_BACKEND == "milvus":
+        return _serving_milvus()
     from search.index import current_index
 
     from .index_shipping import index_follow_storage
@@ -109,7 +114,20 @@ def serving_index() -> ServingIndex | None:
 def _serving_hnsw() -> ServingIndex | None:
     from .hnsw import hnsw_serving
 
-    store = hnsw_serving()
+    return _serving_store(hnsw_serving())
+
+
+def _serving_milvus() -> ServingIndex | None:
+    from .milvus import milvus_serving_problem
+
+    store, problem = milvus_serving_problem()
+    if problem:
+        logger.error("%s; searches compare stored vectors exactly", problem)
+    return _serving_store(store)
+
+
+def _serving_store(store) -> ServingIndex | None:
+    """A shared store (hnsw, milvus) that serves, with the last build that rebuilt it."""
     if store is None:
         return None
     build = (
@@ -120,7 +138,7 @@ def _serving_hnsw() -> ServingIndex | None:
     )
     mark = store.sync_mark
     until = datetime.fromtimestamp(mark, UTC) if mark is not None else None
-    return ServingIndex(store, build, store.fingerprint, store.version, backend="hnsw", until=until)
+    return ServingIndex(store, build, store.fingerprint, store.version, backend=store.backend, until=until)
 
 
 def serving_index_health():
@@ -139,6 +157,13 @@ def serving_index_health():
             problem += " exactly."
             return IndexHealth(problem=problem)
         return IndexHealth()
+    if settings.SEARCH_VECTOR_BACKEND == "milvus":
+        from .milvus import milvus_serving_problem
+
+        store, problem = milvus_serving_problem()
+        if store is not None:
+            return IndexHealth(published=store.version, serving=store.version)
+        return IndexHealth(problem=f"{problem}; searches compare stored vectors exactly." if problem else "")
     return index_health(settings.SEARCH_INDEX_DIR)
 
 

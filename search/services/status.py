@@ -240,7 +240,7 @@ def _build_summary(serving: ServingIndex | None, fingerprint: str) -> BuildSumma
     if serving is None:
         return None
     manifest, build = serving.reader.manifest, serving.build
-    if serving.backend == "hnsw":
+    if serving.backend != "annoy":
         return _store_summary(serving, fingerprint)
     return BuildSummary(
         id=build.pk if build else None,
@@ -257,7 +257,8 @@ def _build_summary(serving: ServingIndex | None, fingerprint: str) -> BuildSumma
 
 
 def _store_summary(serving: ServingIndex, fingerprint: str) -> BuildSummary:
-    """An hnsw store changes in place: its live count, its snapshot, the build that last rebuilt it."""
+    """A shared store (hnsw, milvus) changes in place: its live count, its snapshot or collection, the
+    build that last rebuilt it."""
     manifest, build = serving.reader.manifest, serving.build
     return BuildSummary(
         id=build.pk if build else None,

@@ -6,6 +6,8 @@
   never a vector already held. A new build replaces the store.
 - hnsw: the graph of the model, shared on disk, written by the worker; a query checks its version
   stamp (two readlinks and one stat) and replays what the writer logged since (search.services.hnsw).
+- milvus: the model's collection on the Milvus server, written by the worker; nothing to catch up
+  (search.services.milvus).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from django.conf import settings
 from search.embedder import current_embedder
 from search.index.annoy_store import AnnoyStore
 
-from .state import ServingIndex
-from .vector_sync import SyncCursor, cursor_outdated, removed_images_prune, store_sync
+from .state import SHARED_STORE_BACKENDS, ServingIndex
+from .vector_sync import SyncCursor, SyncReport, cursor_outdated, removed_images_prune, store_sync
 
 _MAX_MODELS = 2  # the serving model and, during a switch, the new one
 
@@ -37,14 +39,20 @@ _held: dict[tuple, _Held] = {}  # (index folder, fingerprint) -> this process's 
 
 def query_store(fingerprint: str, dim: int, serving: ServingIndex | None):
     """The store to search for vectors of this model, brought up to date (search.index.VectorStore)."""
+    store = None
     if settings.SEARCH_VECTOR_BACKEND == "hnsw":
         from .hnsw import hnsw_query_store
 
         store = hnsw_query_store(fingerprint)
-        if store is not None:
-            return store
-        # No graph of this model yet (nothing embedded since the backend was chosen): exact search over
-        # the stored vectors, held in memory like the annoy delta, until the worker writes one.
+    elif settings.SEARCH_VECTOR_BACKEND == "milvus":
+        from .milvus import milvus_query_store
+
+        store = milvus_query_store(fingerprint)
+    if store is not None and store.dim == dim:
+        return store
+    # No graph or collection of this model yet (nothing embedded since the backend was chosen), or the
+    # server cannot be reached: exact search over the stored vectors, held in memory like the annoy
+    # delta, until the worker writes one.
     return annoy_query_store(fingerprint, dim, serving)
 
 
@@ -73,18 +81,36 @@ def forget_query_stores() -> None:
         _held.clear()
     forget_hnsw_stores()
     forget_hnsw_cursors()
+    if settings.SEARCH_VECTOR_BACKEND == "milvus":  # pymilvus is imported only under this backend
+        from .milvus import forget_milvus_stores
+        from .milvus_writer import forget_milvus_cursors
+
+        forget_milvus_stores()
+        forget_milvus_cursors()
 
 
 def vector_stores_sync() -> str:
-    """The worker's sync (task ``search.sync_vectors``): hnsw stores take what changed; photo deletions
-    older than SEARCH_REMOVALS_KEEP_SECONDS are forgotten."""
+    """The worker's sync (task ``search.sync_vectors``): hnsw stores and milvus collections take what
+    changed; photo deletions older than SEARCH_REMOVALS_KEEP_SECONDS are forgotten."""
     pruned = removed_images_prune()
-    if settings.SEARCH_VECTOR_BACKEND != "hnsw":
+    report = shared_store_sync(current_embedder())
+    if report is None:
         return f"annoy stores follow by themselves; {pruned} old deletions pruned"
+    return f"{report.upserted} vectors upserted, {report.deleted} deleted; {pruned} old deletions pruned"
+
+
+def shared_store_sync(embedder) -> SyncReport | None:
+    """The worker writes what changed to the store every process shares (hnsw, milvus): after embedding
+    photos, after deletions and product changes, periodically. None under annoy (nothing shared)."""
+    if settings.SEARCH_VECTOR_BACKEND not in SHARED_STORE_BACKENDS:
+        return None
+    if settings.SEARCH_VECTOR_BACKEND == "milvus":
+        from .milvus_writer import milvus_sync
+
+        return milvus_sync(embedder=embedder)
     from .hnsw_writer import hnsw_sync
 
-    report = hnsw_sync(embedder=current_embedder())
-    return f"{report.upserted} vectors upserted, {report.deleted} deleted; {pruned} old deletions pruned"
+    return hnsw_sync(embedder=embedder)
 
 
 def _key(fingerprint: str) -> tuple:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -30,7 +30,7 @@ from search.index.attrs import NO_CATEGORY, Attrs
 from search.index.store import normalised_rows
 from search.models import ImageEmbedding, RemovedImage
 
-from .state import ID_CHUNK, vector_from_bytes
+from .state import ID_CHUNK, SHARED_STORE_BACKENDS, vector_from_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,18 @@ def store_sync(store, cursor: SyncCursor) -> SyncReport:
     return report
 
 
+def mark_time(mark: float | None) -> datetime | None:
+    """A store's sync mark (epoch seconds) as a time."""
+    return None if mark is None else datetime.fromtimestamp(mark, UTC)
+
+
+def same_mark(a: datetime | None, b: datetime | None) -> bool:
+    """Equal up to the float rounding of a store's mark (seconds as a double: about a microsecond)."""
+    if a is None or b is None:
+        return a is b
+    return abs((a - b).total_seconds()) < 1e-3
+
+
 def cursor_outdated(cursor: SyncCursor, now: datetime | None = None) -> bool:
     """Removals older than SEARCH_REMOVALS_KEEP_SECONDS are pruned: a cursor that old may miss some, so
     its store must start over."""
@@ -126,11 +138,11 @@ def image_removed(*, image_id: int) -> None:
 
 
 def vector_sync_request() -> None:
-    """Stores with a single writer (hnsw) learn changes from the worker: a sync task sent after the
+    """Shared stores (hnsw, milvus) learn changes from the worker: a sync task sent after the
     transaction commits (none if it rolls back). Syncs are idempotent and cheap when another one already
     applied the change, so a bulk change may send several. Per-process stores (annoy) look by themselves
     before each query."""
-    if settings.SEARCH_VECTOR_BACKEND == "hnsw":
+    if settings.SEARCH_VECTOR_BACKEND in SHARED_STORE_BACKENDS:
         transaction.on_commit(_sync_send)
 
 

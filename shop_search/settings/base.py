@@ -7,6 +7,7 @@ Production sets DATABASE_URL=postgres://…, CELERY_BROKER_URL=redis://…, SECR
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -259,11 +260,37 @@ SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 50_000)
 SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
 SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 80_000)
 SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
-# The vector store (search.index.store): "annoy" (published builds + an in-memory delta per process) or
-# "hnsw" (hnswlib: adds and deletes in place, one writer = the worker). docs/search_index.md compares them.
+# The vector store (search.index.store): "annoy" (published builds + an in-memory delta per process),
+# "hnsw" (hnswlib: adds and deletes in place, one writer = the worker) or "milvus" (a Milvus server, or
+# Milvus Lite in a local folder). docs/search_index.md compares them.
 SEARCH_VECTOR_BACKEND = os.environ.get("SEARCH_VECTOR_BACKEND", "annoy")
-if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw"}:
-    raise ImproperlyConfigured(f"SEARCH_VECTOR_BACKEND must be annoy or hnsw, not {SEARCH_VECTOR_BACKEND!r}")
+if SEARCH_VECTOR_BACKEND not in {"annoy", "hnsw", "milvus"}:
+    raise ImproperlyConfigured(
+        f"SEARCH_VECTOR_BACKEND must be annoy, hnsw or milvus, not {SEARCH_VECTOR_BACKEND!r}"
+    )
+# milvus: the server (http://host:19530, a cluster's proxy) or a Milvus Lite folder (a path ending in
+# .db, opened by one process at a time: `manage.py run_demo` serves it to its worker and web server);
+# its token (user:password or an API key); the prefix of this shop's collection names (one collection
+# per model, the alias <prefix>_serving); the vector index (HNSW, FLAT, IVF_FLAT, ...) and HNSW's ef.
+# Default index: FLAT on Milvus Lite (its filtered HNSW kept recall@10 0.55 at 1 % passing, FLAT 1.0 at
+# the same cost: docs/benchmarks.md, "Vector backends"), HNSW on a server.
+SEARCH_MILVUS_URI = os.environ.get("SEARCH_MILVUS_URI", str(VAR_DIR / "milvus.db"))
+SEARCH_MILVUS_TOKEN = os.environ.get("SEARCH_MILVUS_TOKEN", "")
+SEARCH_MILVUS_PREFIX = os.environ.get("SEARCH_MILVUS_PREFIX", "shop")
+SEARCH_MILVUS_INDEX = (
+    os.environ.get("SEARCH_MILVUS_INDEX") or ("FLAT" if SEARCH_MILVUS_URI.endswith(".db") else "HNSW")
+).upper()
+SEARCH_MILVUS_EF = env_int("SEARCH_MILVUS_EF", 128)
+if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,100}", SEARCH_MILVUS_PREFIX):
+    raise ImproperlyConfigured(
+        "SEARCH_MILVUS_PREFIX must be letters, digits and underscores (Milvus names), "
+        f"not {SEARCH_MILVUS_PREFIX!r}"
+    )
+if not (SEARCH_MILVUS_URI.endswith(".db") or re.match(r"(https?|tcp|unix)://|unix:", SEARCH_MILVUS_URI)):
+    raise ImproperlyConfigured(
+        f"SEARCH_MILVUS_URI must be http://host:19530 (a Milvus server) or a path ending in .db "
+        f"(Milvus Lite), not {SEARCH_MILVUS_URI!r}"
+    )
 # When the vectors passing a filter hold at most this many components (rows x dimensions), they are
 # scored exactly instead of searched inside Annoy / hnswlib (measured cut-overs: docs/benchmarks.md,
 # "Vector backends"; 8M is ~30k rows at 256-d or ~6k at 1280-d).
@@ -420,6 +447,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Milvus Lite (SEARCH_VECTOR_BACKEND=milvus on a .db folder) narrates its start, flushes and FAISS's
+    # CPU probing at INFO: their warnings and errors are enough.
+    "loggers": {name: {"level": "WARNING"} for name in ("milvus_lite", "faiss")},
 }
 
 if not DEBUG:

@@ -13,6 +13,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="shop_search_test_"))
 MEDIA_ROOT = _TMP / "media"
 SEARCH_INDEX_DIR = _TMP / "index"
 CATALOG_IMPORT_DIR = _TMP / "imports"
+SEARCH_MILVUS_URI = str(_TMP / "milvus.db")  # Milvus Lite, opened by the test process only
 # Hashed static names need `collectstatic` first; tests render pages without it (tests/test_serving.py
 # runs collectstatic and the real storage under gunicorn). WhiteNoise wants its folder to exist.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -145,3 +145,38 @@ def better(relevance_shop, var_dir, fresh_embedder):
     row = train(better=True)
     trial(row)
     return row
+
+
+# --- Milvus Lite: one in-process engine per session (slow to start), one set of collections per test -------
+
+_milvus_tests = iter(range(1, 10**6))
+
+
+@pytest.fixture(scope="session")
+def _milvus_lite_folder(tmp_path_factory):
+    from milvus_lite import server_manager_instance
+
+    yield str(tmp_path_factory.mktemp("milvus") / "lite.db")
+    server_manager_instance.release_all()  # now, not at exit (when pytest has closed the log streams)
+
+
+@pytest.fixture
+def milvus_lite(settings, _milvus_lite_folder):
+    """SEARCH_VECTOR_BACKEND=milvus on the session's Milvus Lite folder, with a prefix of this test's own
+    (its collections and alias), dropped afterwards: tests roll their database back, not Milvus."""
+    from search.services.milvus import milvus_connection
+    from search.services.stores import forget_query_stores
+
+    settings.SEARCH_VECTOR_BACKEND = "milvus"
+    settings.SEARCH_MILVUS_URI = _milvus_lite_folder
+    settings.SEARCH_MILVUS_PREFIX = f"test{next(_milvus_tests)}"
+    forget_query_stores()
+    client, prefix = milvus_connection(), f"{settings.SEARCH_MILVUS_PREFIX}_"
+    yield settings.SEARCH_MILVUS_PREFIX
+    for alias in client.list_aliases():
+        if alias.startswith(prefix):
+            client.drop_alias(alias)
+    for name in client.list_collections():
+        if name.startswith(prefix):
+            client.drop_collection(name)
+    forget_query_stores()

@@ -2,6 +2,10 @@
 found as soon as it is embedded, deleted or hidden products are gone from the results and from the
 store, filters fill k at 1 % selectivity, a model switch fails no query, and status names the backend."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from django.core.management import call_command
@@ -24,15 +28,22 @@ from tests.search.shop_helpers import add_product, build_now, search_photo
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["annoy", "hnsw"])
+@pytest.fixture(params=["annoy", "hnsw", "milvus"])
 def backend(request, settings):
     settings.SEARCH_VECTOR_BACKEND = request.param
+    if request.param == "milvus":
+        request.getfixturevalue("milvus_lite")
     return request.param
 
 
 def store_now():
+    """The store queries search now: the configured backend's own (not the exact fallback)."""
+    from django.conf import settings
+
     embedder = current_embedder()
-    return query_store(embedder.fingerprint, embedder.dim, serving_index())
+    store = query_store(embedder.fingerprint, embedder.dim, serving_index())
+    assert store.backend == settings.SEARCH_VECTOR_BACKEND
+    return store
 
 
 def image_of(product: Product) -> int:
@@ -218,3 +229,70 @@ def test_photo_deletions_are_forgotten_after_a_day_and_an_older_cursor_starts_ov
     assert removed_images_prune(now=timezone.now() + timedelta(days=1, minutes=1)) == 1
     assert cursor_outdated(SyncCursor(mark=timezone.now() - timedelta(days=1)))
     assert not cursor_outdated(SyncCursor(mark=timezone.now() - timedelta(hours=23)))
+
+
+def test_a_model_switch_under_milvus_fills_a_new_collection_and_swaps_the_alias_when_built(
+    milvus_lite, shop, photo_bytes, settings, fresh_embedder
+):
+    from search.embedder import reset_embedder
+    from search.index.milvus import alias_target, shop_collections
+    from search.services import catalog_embed_pending
+    from search.services.milvus import milvus_connection, milvus_store, model_collection, serving_alias
+
+    client = milvus_connection()
+    first = build_now().fingerprint
+    assert alias_target(client, serving_alias()) == model_collection(first)
+
+    settings.SEARCH_CENTER_CROP = False  # a second model
+    reset_embedder()
+    catalog_embed_pending()  # the worker re-embeds the catalog: the new collection fills meanwhile
+    second = current_embedder().fingerprint
+    assert milvus_store(model_collection(second)).count() == 6
+    assert alias_target(client, serving_alias()) == model_collection(first)  # the old model still serves
+    assert search_photo(photo_bytes("cup.webp"), k=1)[0].product.sku == "cup"
+
+    assert build_now().fingerprint == second
+    assert alias_target(client, serving_alias()) == model_collection(second)
+    assert serving_index().fingerprint == second and serving_index().backend == "milvus"
+    # The collection it replaced stays (a query that resolved the alias just before finishes there) ...
+    assert shop_collections(client, milvus_lite) == sorted(
+        [model_collection(first), model_collection(second)]
+    )
+
+    settings.SEARCH_CENTER_CROP, settings.SEARCH_RESIZE = True, 240  # ... until the next swap: a third model
+    reset_embedder()
+    third = build_now().fingerprint
+    assert alias_target(client, serving_alias()) == model_collection(third)
+    assert shop_collections(client, milvus_lite) == sorted(
+        [model_collection(second), model_collection(third)]
+    )
+    assert search_photo(photo_bytes("cup.webp"), k=1)[0].product.sku == "cup"
+
+
+def test_a_milvus_server_that_cannot_be_reached_leaves_search_working_and_says_so(
+    milvus_lite, shop, photo_bytes, settings
+):
+    from search.services.stores import forget_query_stores
+
+    build_now()
+    settings.SEARCH_MILVUS_URI = "http://127.0.0.1:9"  # nothing listens there
+    forget_query_stores()
+    assert search_photo(photo_bytes("pan.webp"), k=1)[0].product.sku == "pan"  # stored vectors, exactly
+    status = index_status()
+    assert status.backend == "milvus" and "cannot be reached" in status.index_problem
+
+
+def test_pymilvus_is_imported_only_under_the_milvus_backend():
+    code = (
+        "import sys, django; django.setup(); import shop_search.urls, search.tasks; "
+        "from search.services.stores import forget_query_stores; forget_query_stores(); "
+        "print(sorted(m for m in ('pymilvus', 'milvus_lite') if m in sys.modules))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "shop_search.settings.test",
+        "SEARCH_VECTOR_BACKEND": "annoy",
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -1,5 +1,8 @@
-"""The vector-store seam (search.index.store) on both embedded engines, without Django: the same
-behaviour for the annoy store (build + in-memory delta) and the hnsw store (graph + change log)."""
+"""The vector-store seam (search.index.store) on every engine, without Django: the same behaviour for the
+annoy store (build + in-memory delta), the hnsw store (graph + change log) and the milvus store (a
+collection on Milvus Lite, in-process: the server's client API, another engine underneath)."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -8,6 +11,7 @@ from search.index import IndexReader, index_build
 from search.index.annoy_store import AnnoyStore
 from search.index.attrs import Attrs, VectorFilter
 from search.index.hnsw import HnswStore, graph_build, log_path
+from search.index.milvus import MilvusStore, collection_create, milvus_client
 from search.index.publish import build_path
 
 N, DIM = 3000, 32
@@ -23,7 +27,19 @@ def catalog(seed: int = 0):
     return ids, vectors, attrs
 
 
-def open_store(kind: str, root, ids, vectors, attrs, *, exact_rows: int):
+_collections = itertools.count(1)
+
+
+def open_store(kind: str, root, ids, vectors, attrs, *, exact_rows: int, milvus=None):
+    if kind == "milvus":
+        # The engine has no exact cut-over of ours: exact_rows 0 asks for its HNSW index, else FLAT.
+        name = f"seam{next(_collections)}"
+        index = "FLAT" if exact_rows else "HNSW"
+        collection_create(milvus, name, fingerprint="fp", dim=DIM, index_type=index)
+        store = MilvusStore(milvus, name, ef=16)
+        store.upsert(ids, vectors, attrs, mark=0.0)
+        store.flush()
+        return store
     if kind == "annoy":
         manifest = index_build(vectors, ids, root=root, fingerprint="fp", n_trees=10, attrs=attrs)
         reader = IndexReader(build_path(root, manifest.version))
@@ -51,10 +67,23 @@ class Writer:
         return call
 
 
-@pytest.fixture(params=["annoy", "hnsw"])
+@pytest.fixture
+def milvus(_milvus_lite_folder):
+    """A client on the session's Milvus Lite folder; the collections a test made are dropped after it."""
+    client = milvus_client(_milvus_lite_folder)
+    before = set(client.list_collections())
+    yield client
+    for name in set(client.list_collections()) - before:
+        client.drop_collection(name)
+
+
+@pytest.fixture(params=["annoy", "hnsw", "milvus"])
 def store(request, tmp_path):
     ids, vectors, attrs = catalog()
-    return open_store(request.param, tmp_path / request.param, ids, vectors, attrs, exact_rows=100)
+    milvus = request.getfixturevalue("milvus") if request.param == "milvus" else None
+    return open_store(
+        request.param, tmp_path / request.param, ids, vectors, attrs, exact_rows=100, milvus=milvus
+    )
 
 
 def one(image_id: int, category: int = 3, cents: int = 500, active: bool = True) -> Attrs:
@@ -89,10 +118,11 @@ def test_a_replaced_vector_moves_and_a_deactivated_one_is_not_returned(store):
 
 
 @pytest.mark.parametrize("exact_rows", [0, 100])  # 0: always the trees / graph with a filter
-@pytest.mark.parametrize("kind", ["annoy", "hnsw"])
-def test_a_filter_passing_one_percent_fills_k(tmp_path, kind, exact_rows):
+@pytest.mark.parametrize("kind", ["annoy", "hnsw", "milvus"])
+def test_a_filter_passing_one_percent_fills_k(request, tmp_path, kind, exact_rows):
     ids, vectors, attrs = catalog()
-    store = open_store(kind, tmp_path, ids, vectors, attrs, exact_rows=exact_rows)
+    milvus = request.getfixturevalue("milvus") if kind == "milvus" else None
+    store = open_store(kind, tmp_path, ids, vectors, attrs, exact_rows=exact_rows, milvus=milvus)
     flt = VectorFilter(categories=frozenset({ONE_PERCENT}))
     passing = ids[attrs.category == ONE_PERCENT]
     hits = 0
@@ -159,3 +189,40 @@ def test_hnsw_changes_outside_the_writer_lock_are_refused_and_a_torn_log_tail_is
         writer.delete(np.array([3]), mark=2.0)
     reader.refresh()
     assert reader.count() == N - 2 and reader.sync_mark == 2.0
+
+
+def test_milvus_fills_k_from_the_passing_rows_when_the_engine_returns_fewer(milvus, monkeypatch):
+    ids, vectors, attrs = catalog()
+    store = open_store("milvus", None, ids, vectors, attrs, exact_rows=0, milvus=milvus)
+    engine_search = store._engine_search
+
+    def short(q, k, expression):  # as an HNSW search with a selective filter may come back
+        found, scores = engine_search(q, k, expression)
+        return found[:3], scores[:3]
+
+    monkeypatch.setattr(store, "_engine_search", short)
+    flt = VectorFilter(categories=frozenset({ONE_PERCENT}))
+    wanted = attrs.category == ONE_PERCENT
+    found, scores = store.search(vectors[0], 10, flt)
+    exact = np.argsort(-(vectors[wanted] @ vectors[0]))[:10]
+    assert list(found) == list(ids[wanted][exact])
+    assert scores == pytest.approx((vectors[wanted] @ vectors[0])[exact], abs=1e-5)
+
+
+def test_milvus_filters_are_engine_expressions():
+    from search.index.milvus import filter_expression
+
+    flt = VectorFilter(categories=frozenset({3, 1}), min_cents=100, max_cents=250, exclude_product=9)
+    assert filter_expression(flt) == (
+        "active == true and category in [1, 3] and price >= 100 and price <= 250 and product != 9"
+    )
+    assert filter_expression(VectorFilter(active_only=False)) == ""
+
+
+def test_a_released_milvus_collection_is_loaded_when_a_process_opens_it(milvus):
+    ids, vectors, attrs = catalog()
+    store = open_store("milvus", None, ids, vectors, attrs, exact_rows=100, milvus=milvus)
+    milvus.release_collection(store.name)  # as after a restart of the server (or of Milvus Lite)
+
+    reopened = MilvusStore(milvus, store.name)
+    assert reopened.search(vectors[5], 1)[0][0] == ids[5]

@@ -8,7 +8,11 @@ the worker gets a warm shutdown, the web server a TERM, then anything left after
 killed. If either child dies, the other is stopped and the command exits non-zero.
 
 The port is checked first (`--check-port` does only that, so `make demo` fails in a second, before its
-slow steps). With DJANGO_DEBUG on, the demo's `admin` user is created on first start with a random
+slow steps). With SEARCH_VECTOR_BACKEND=milvus on a Milvus Lite folder (a path ending in .db), which one
+process at a time may open, a third child serves that folder on a free loopback port (Lite's own gRPC
+server, as a Milvus server would) and the worker and web server are pointed at it.
+
+With DJANGO_DEBUG on, the demo's `admin` user is created on first start with a random
 password, printed once in a box as the last thing, when the site answers.
 """
 
@@ -64,9 +68,16 @@ class Command(BaseCommand):
         children: dict[str, subprocess.Popen] = {}
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            env = os.environ.copy()
+            if _serves_milvus_lite():
+                lite_port = _free_port()
+                children["milvus lite"] = _start(_milvus_lite_command(lite_port))
+                self._wait_until_up("127.0.0.1", lite_port, children, what="Milvus Lite")
+                env["SEARCH_MILVUS_URI"] = f"http://127.0.0.1:{lite_port}"
+                env["SEARCH_MILVUS_INDEX"] = settings.SEARCH_MILVUS_INDEX  # Lite's default, not a server's
             if not no_worker:
-                children["celery worker"] = _start(_worker_command(server))
-            children["web server"] = _start(_web_command(host, port, server))
+                children["celery worker"] = _start(_worker_command(server), env)
+            children["web server"] = _start(_web_command(host, port, server), env)
             self._wait_until_up(host, port, children)
             self._announce(f"http://{host}:{port}")
             dead = _wait_for_a_death(children)
@@ -98,7 +109,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("\n".join(["", *box])))
         self.stdout.flush()
 
-    def _wait_until_up(self, host: str, port: int, children: dict[str, subprocess.Popen]) -> None:
+    def _wait_until_up(
+        self, host: str, port: int, children: dict[str, subprocess.Popen], what: str = "The web server"
+    ) -> None:
         deadline = time.monotonic() + 60
         while not _port_in_use(host, port):
             dead = _first_dead(children)
@@ -107,7 +120,7 @@ class Command(BaseCommand):
                     f"The {dead} exited while starting (exit code {children[dead].returncode})."
                 )
             if time.monotonic() > deadline:
-                raise CommandError(f"The web server did not answer on {host}:{port} within 60 s.")
+                raise CommandError(f"{what} did not answer on {host}:{port} within 60 s.")
             time.sleep(POLL_SECONDS)
 
 
@@ -188,9 +201,30 @@ def _web_command(host: str, port: int, server: str = "runserver") -> list[str]:
     return [sys.executable, str(manage), "runserver", f"{host}:{port}", "--noreload"]
 
 
-def _start(command: list[str]) -> subprocess.Popen:
+def _start(command: list[str], env: dict | None = None) -> subprocess.Popen:
     # A new session: terminal Ctrl-C reaches only this command, which then stops each group itself.
-    return subprocess.Popen(command, cwd=settings.BASE_DIR, env=os.environ.copy(), start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=env or os.environ.copy(), start_new_session=True
+    )
+
+
+def _serves_milvus_lite() -> bool:
+    return settings.SEARCH_VECTOR_BACKEND == "milvus" and settings.SEARCH_MILVUS_URI.endswith(".db")
+
+
+def _milvus_lite_command(port: int) -> list[str]:
+    folder = Path(settings.SEARCH_MILVUS_URI).resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return [
+        sys.executable, "-m", "milvus_lite", "server",
+        "--data-dir", str(folder), "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _port_in_use(host: str, port: int) -> bool:
