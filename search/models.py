@@ -52,7 +52,8 @@ class IndexBuild(models.Model):
     vectors = models.PositiveIntegerField(default=0)
     dim = models.PositiveIntegerField(default=0)
     params = models.JSONField(default=dict, blank=True)
-    version = models.CharField(max_length=64, blank=True)  # directory name of the published build
+    # directory name of the published build; a Milvus collection and its creation time (up to ~130)
+    version = models.CharField(max_length=200, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     # The newest embedding update included: later ones are searched exactly until the next build.
     embeddings_until = models.DateTimeField(null=True, blank=True)
