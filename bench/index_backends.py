@@ -146,9 +146,9 @@ def _filtered(args, annoy: AnnoyStore, hnsw: HnswStore, vectors, queries, catego
             ("hnsw store", hnsw, args.hnsw_exact_floats),
         ):
             for path, below in (
-                (f"auto (exact below {auto:.0%})", auto),
-                ("in search", 0.0),
-                ("exact", 1.01),
+                (f"auto (exact up to {auto / 1e6:g}M floats)", auto),
+                ("in search", 0),  # exact only when rows x dim <= this: never
+                ("exact", len(vectors) * vectors.shape[1]),  # always
             ):
                 configs[(name, path)] = _filtered_search(store, flt, below)
         results = interleaved(configs, queries, args.rounds)
