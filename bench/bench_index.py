@@ -264,6 +264,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--filter-ef", type=int, default=64, help="hnsw ef for filtered queries")
     parser.add_argument(
+        "--filter-queries", type=int, default=0, help="filtered: the first N queries (0: all)"
+    )
+    parser.add_argument(
         "--rounds", type=int, default=4, help="interleaved rounds (queries are split among them)"
     )
     parser.add_argument(

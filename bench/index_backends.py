@@ -134,6 +134,7 @@ def _filtered(args, annoy: AnnoyStore, hnsw: HnswStore, vectors, queries, catego
     print(row("passing", "engine", "path", "k filled", "recall@10", "p50 ms", "p99 ms"))
     print(row(*["---"] * 7))
     annoy.search_k, hnsw.ef = args.filter_search_k, args.filter_ef
+    queries = queries[: args.filter_queries or len(queries)]
     for share in (0.01, 0.10, 0.50):
         wanted = frozenset(range(int(round(share * CATEGORIES))))
         flt = VectorFilter(categories=wanted)
