@@ -3,11 +3,13 @@
     .venv/bin/python bench/bench_index.py [--sizes 10000,100000,1000000] [--dim 2048]
     .venv/bin/python bench/bench_index.py --backends [--backend-sizes 200000x256,1000000x256,200000x1280]
     .venv/bin/python bench/bench_index.py --fresh 10000
+    .venv/bin/python bench/bench_index.py --pca-sizes 20000,100000,200000 --dim 1280
 
 ``--backends``: the annoy and hnsw vector stores side by side with raw hnswlib, unfiltered and filtered
 (bench/index_backends.py), then the milvus store on Milvus Lite (bench/index_milvus.py).
 ``--fresh N``: query cost with N vectors embedded since the last build, read
-from the database per query (before) and held in memory (after) (bench/index_fresh.py).
+from the database per query (before) and held in memory (after) (bench/index_fresh.py). ``--pca-sizes``:
+the annoy store with and without PCA, interleaved (bench/index_pca.py).
 
 Data: synthetic clustered unit vectors (see ``clustered_unit_vectors``), generated in chunks. Sizes
 at or above ``--large-size`` (default 1M) use ``--large-dim`` (default 256, what PCA would give)
@@ -205,7 +207,7 @@ def bench_size(args, n: int, workdir: Path) -> list[Row]:
     return rows
 
 
-def bench_backend_size(args, n: int, dim: int, workdir: Path) -> None:
+def bench_backend_size(args, n: int, dim: int, workdir: Path, bench=None) -> None:
     from bench.index_backends import bench_backends
 
     started = time.perf_counter()
@@ -215,7 +217,10 @@ def bench_backend_size(args, n: int, dim: int, workdir: Path) -> None:
     print(
         f"<!-- n={n:,} dim={dim}: data + exact truth in {time.perf_counter() - started:.1f}s -->", flush=True
     )
-    bench_backends(args, n, dim, vectors, queries, truth, workdir)
+    if bench is None:
+        bench_backends(args, n, dim, vectors, queries, truth, workdir)
+    else:
+        bench(args, vectors, queries, truth, workdir)
     print(f"<!-- load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->", flush=True)
 
 
@@ -245,6 +250,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backend-sizes", type=sizes, default=[(200_000, 256), (1_000_000, 256), (200_000, 1280)]
     )
+    parser.add_argument("--pca-sizes", type=ints, default=[], help="Annoy with and without PCA at --dim")
     parser.add_argument("--ef", type=ints, default=[32, 64, 128], help="hnsw ef values (query breadth)")
     parser.add_argument("--hnsw-m", type=int, default=16)
     parser.add_argument("--hnsw-ef-construction", type=int, default=100)
@@ -263,6 +269,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=lambda text: [x.strip().upper() for x in text.split(",") if x.strip()],
         default=["HNSW", "FLAT"],
         help='--backends: Milvus Lite collections with these index types ("" skips Milvus)',
+    )
+    parser.add_argument(
+        "--filter-queries", type=int, default=0, help="filtered: the first N queries (0: all)"
     )
     parser.add_argument(
         "--rounds", type=int, default=4, help="interleaved rounds (queries are split among them)"
@@ -287,7 +296,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.backends:
             for n, dim in args.backend_sizes:
                 bench_backend_size(args, n, dim, workdir)
-        if not (args.fresh or args.backends):
+        if args.pca_sizes:
+            from bench.index_pca import bench_pca_size
+
+            for n in args.pca_sizes:
+                bench_backend_size(args, n, args.dim, workdir, bench_pca_size)
+        if not (args.fresh or args.backends or args.pca_sizes):
             print(HEADER, flush=True)
             for n in args.sizes:
                 bench_size(args, n, workdir)

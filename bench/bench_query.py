@@ -1,14 +1,18 @@
 """Query latency of photo_search (the one search service) for one 1000x1000 JPEG, split into its
-parts, against the model alone.
+parts, with object finding (the default) and on the whole photo only, against the model alone.
 
     .venv/bin/python bench/bench_query.py [--runs 30] [--untrained]
 
 Sets up a throwaway site in a temporary folder (the embedded defaults: SQLite, filesystem broker,
 media and index under that folder, DJANGO_DEBUG=1), loads the demo catalog with `load_demo` (import,
 embed, build the index: a demo-sized catalog of ~170 products), then times `photo_search` on the
-same JPEG bytes `--runs` times. The service fills a `timings` dict: decode (JPEG bytes -> RGB),
-model (preprocess + forward), index (index search + exact re-rank), db (filters and product rows).
-The model alone is timed on the already preprocessed tensor. Medians are printed.
+same JPEG bytes `--runs` times with object finding and `--runs` times without, alternated. The service
+fills a `timings` dict: read, validate (decoding, the detailed decode for object finding included),
+objects (the feature-map pass and box finding), model (preprocess + forward: the whole photo, or the
+whole photo and the box crops in one batch), index (index search + exact re-rank, per object too),
+db (filters and product rows). Also alternated: object finding alone on the same detailed photo, split
+as bench/bench_scenes.py splits it (feature map, boxes, crops + one batch), and the model alone
+(preprocessing, then one forward pass on the preprocessed tensor). Medians (p50) are printed.
 
 The model is the one the settings resolve (SEARCH_BACKBONE, default resnet50; here, without ImageNet
 ResNet weights, the EfficientNet-Lite0 fallback). --untrained times the requested ResNet with
@@ -70,6 +74,25 @@ def time_model_alone(embedder, picture, parts: dict[str, list[float]]) -> None:
     parts.setdefault("alone_preprocess", []).append((prepared - started) * 1000)
 
 
+def time_object_finding(embedder, data: bytes, parts: dict[str, list[float]]) -> None:
+    """Milliseconds of object finding's parts on the photo the service finds objects in (the decode at
+    SEARCH_OBJECTS_DETAIL), measured as bench/bench_scenes.py measures them."""
+    from django.conf import settings
+
+    from bench.bench_scenes import object_finding_parts
+    from search.embedding.objects import ObjectFinder
+    from search.services.query import _detailed, decode_query_image
+
+    finder = ObjectFinder(
+        max_objects=settings.SEARCH_MAX_OBJECTS,
+        long_side=settings.SEARCH_OBJECTS_LONG_SIDE,
+        min_score=settings.SEARCH_OBJECTS_MIN_SCORE,
+    )
+    detailed = _detailed(data, decode_query_image(data))
+    for name, seconds in object_finding_parts(embedder, finder, detailed).items():
+        parts.setdefault(f"finding {name}", []).append(seconds * 1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,6 +101,7 @@ def main() -> None:
     parser.add_argument("--backbone", default=os.environ.get("SEARCH_BACKBONE", "resnet50"))
     parser.add_argument("--untrained", action="store_true", help="random weights for the requested backbone")
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
         configure(Path(tmp), args)
         from django.core.management import call_command
@@ -93,27 +117,48 @@ def main() -> None:
         data = query_jpeg()
         print(f"model: {embedder.label}; catalog: {Product.objects.count()} products; query: 1000x1000 JPEG")
 
-        photo_search(PhotoSource(data=data), k=12)  # warm-up: index mmap, first allocations
+        for objects in (True, False):  # warm-up: index mmap, first allocations
+            photo_search(PhotoSource(data=data), k=12, objects=objects)
         picture = load_image(data, max_pixels=40_000_000)
-        parts: dict[str, list[float]] = {}
-        # Alternate a full query and the model alone so that load changes on the shared machine
-        # hit both alike.
+        runs: dict[str, dict[str, list[float]]] = {"objects": {}, "whole": {}, "alone": {}}
+        # Alternate the two searches, object finding alone and the model alone, so that load changes on
+        # the shared machine hit all of them alike.
         for _ in range(args.runs):
-            result = photo_search(PhotoSource(data=data), k=12)
+            for name, objects in (("objects", True), ("whole", False)):
+                result = photo_search(PhotoSource(data=data), k=12, objects=objects)
+                for key, value in result.timings.items():
+                    runs[name].setdefault(key, []).append(value)
+                runs[name].setdefault("boxes shown", []).append(len(result.objects))
+            time_object_finding(embedder, data, runs["alone"])
+            time_model_alone(embedder, picture, runs["alone"])
             hits = result.hits
-            for key, value in result.timings.items():
-                parts.setdefault(key, []).append(value)
-            time_model_alone(embedder, picture, parts)
-        prep_ms, forward_ms = median(parts["alone_preprocess"]), median(parts["alone_forward"])
+    report(args.runs, runs, hits)
 
+
+def report(n_runs: int, runs: dict[str, dict[str, list[float]]], hits) -> None:
+    p50 = {name: {key: median(values) for key, values in parts.items()} for name, parts in runs.items()}
+    alone, forward = p50["alone"], p50["alone"]["alone_forward"]
     print(f"top hit: {hits[0].product.name} (score {hits[0].score:.3f})")
-    print(f"median over {args.runs} runs, milliseconds:")
-    for key in ("read", "validate", "model", "index", "db", "total"):
-        print(f"  photo_search {key:<8}: {median(parts.get(key, [float('nan')])):8.1f}")
-    print(f"  model alone: preprocess {prep_ms:.1f} + forward {forward_ms:.1f} = {prep_ms + forward_ms:.1f}")
-    total = median(parts["total"])
-    print(f"  forward pass share of the query: {forward_ms / total:.0%}")
-    print(f"  query minus forward pass: {total - forward_ms:.1f} ms")
+    print(f"p50 (median) over {n_runs} runs of each, alternated, milliseconds:")
+    print(f"  {'part':<22}{'with objects':>14}{'whole photo':>14}")
+    for key in ("read", "validate", "objects", "model", "index", "db", "total"):
+        cells = "".join(f"{p50[name].get(key, float('nan')):>14.1f}" for name in ("objects", "whole"))
+        print(f"  photo_search {key:<9}{cells}")
+    print(f"  things shown per photo: {p50['objects']['boxes shown']:.0f}")
+    finding = [alone[f"finding {name}"] for name in ("feature map", "boxes", "embed", "objects")]
+    print(
+        "  object finding alone: feature map {:.1f} + boxes {:.1f} + crops and one batch {:.1f}"
+        " = {:.1f}".format(*finding)
+    )
+    print(
+        f"  model alone: preprocess {alone['alone_preprocess']:.1f} + forward {forward:.1f}"
+        f" = {alone['alone_preprocess'] + forward:.1f}"
+    )
+    for name in ("objects", "whole"):
+        total = p50[name]["total"]
+        ratio = f"total / one forward pass = {total / forward:.1f}"
+        print(f"  {name:>7}: {ratio}; total minus the forward pass {total - forward:.1f} ms")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

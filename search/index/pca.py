@@ -14,6 +14,21 @@ import numpy as np
 
 FIT_SAMPLE_ROWS = 50_000
 _CHUNK_ROWS = 8192
+PCA_MODES = ("auto", "on", "off")
+
+
+def pca_dim_for(n: int, *, mode: str, dim: int, min_vectors: int) -> int:
+    """The PCA dimension a build of ``n`` vectors uses (0: none) under ``mode``.
+
+    "auto" projects only catalogs of at least ``min_vectors``: below that the fit costs build time and
+    the query path scores exactly anyway (docs/benchmarks.md, "Annoy with and without PCA"). "on" always
+    projects, "off" never; ``dim`` 0 means none in every mode.
+    """
+    if mode not in PCA_MODES:
+        raise ValueError(f"PCA mode must be one of {', '.join(PCA_MODES)}, not {mode!r}")
+    if mode == "off" or (mode == "auto" and n < min_vectors):
+        return 0
+    return max(dim, 0)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from search.embedder import current_embedder
 from search.index.attrs import NO_CATEGORY, Attrs
+from search.index.pca import pca_dim_for
 from search.models import ImageEmbedding, IndexBuild
 from shop_search.leases import Lease, LeaseLost, lease_owner
 
@@ -82,10 +83,17 @@ def _run(build: IndexBuild, progress, lease: Lease) -> None:
     ids, vectors, attrs, until = _indexable_vectors(embedder.fingerprint, embedder.dim)
     if not ids:
         raise BuildFailed("Nothing to index: no active product has an embedded photo.")
+    pca_dim = pca_dim_for(
+        len(ids),
+        mode=settings.SEARCH_PCA,
+        dim=settings.SEARCH_PCA_DIM,
+        min_vectors=settings.SEARCH_PCA_MIN_VECTORS,
+    )
     params = {
         "backend": "annoy",
         "n_trees": settings.SEARCH_ANNOY_TREES,
-        "pca_dim": settings.SEARCH_PCA_DIM,
+        "pca": settings.SEARCH_PCA,
+        "pca_dim": pca_dim,
         "model": embedder.name,
     }
     manifest = index_build(
@@ -95,7 +103,7 @@ def _run(build: IndexBuild, progress, lease: Lease) -> None:
         root=settings.SEARCH_INDEX_DIR,
         fingerprint=embedder.fingerprint,
         n_trees=settings.SEARCH_ANNOY_TREES,
-        pca_dim=settings.SEARCH_PCA_DIM,
+        pca_dim=pca_dim,
         # How to load this exact model again: the index keeps serving after a model switch.
         extra={"build_id": build.pk, "model": embedder.name, "embedder": embedder_spec(embedder)},
         publish=False,

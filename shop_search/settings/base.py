@@ -259,7 +259,14 @@ SEARCH_INDEX_KEEP_BUILDS = env_int("SEARCH_INDEX_KEEP_BUILDS", 3)
 SEARCH_EXACT_THRESHOLD = env_int("SEARCH_EXACT_THRESHOLD", 50_000)
 SEARCH_ANNOY_TREES = env_int("SEARCH_ANNOY_TREES", 50)
 SEARCH_ANNOY_SEARCH_K = env_int("SEARCH_ANNOY_SEARCH_K", 80_000)
-SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 0)  # 0 = no PCA
+# PCA before Annoy (search.index.pca; results are still re-ranked on the full vectors): "auto" projects
+# catalogs of at least SEARCH_PCA_MIN_VECTORS vectors to SEARCH_PCA_DIM dimensions, "on" every build, "off"
+# none (SEARCH_PCA_DIM=0 too). The threshold was measured (docs/benchmarks.md, "Annoy with and without PCA").
+SEARCH_PCA = os.environ.get("SEARCH_PCA", "auto")
+if SEARCH_PCA not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"SEARCH_PCA must be auto, on or off, not {SEARCH_PCA!r}")
+SEARCH_PCA_DIM = env_int("SEARCH_PCA_DIM", 256)
+SEARCH_PCA_MIN_VECTORS = env_int("SEARCH_PCA_MIN_VECTORS", 50_000)
 # The vector store (search.index.store): "annoy" (published builds + an in-memory delta per process),
 # "hnsw" (hnswlib: adds and deletes in place, one writer = the worker) or "milvus" (a Milvus server, or
 # Milvus Lite in a local folder). docs/search_index.md compares them.

@@ -259,3 +259,34 @@ def test_a_model_switch_requests_a_rebuild_that_reembeds_the_catalog(shop, setti
     assert ImageEmbedding.objects.filter(fingerprint=build_b.fingerprint).count() == 6
     assert index_status().state == "ready"
     assert index_check() == "up to date"
+
+
+@pytest.mark.parametrize(
+    ("mode", "min_vectors", "projected"),
+    [("auto", 6, True), ("auto", 7, False), ("on", 1_000, True), ("off", 0, False)],
+)
+def test_pca_is_used_from_the_size_the_rule_names(shop, settings, mode, min_vectors, projected):
+    # The shop's 6 vectors fit only a few components: PCA_DIM 4 stands in for 256 here.
+    settings.SEARCH_PCA, settings.SEARCH_PCA_MIN_VECTORS, settings.SEARCH_PCA_DIM = mode, min_vectors, 4
+
+    build = build_now()
+
+    manifest = current_index(settings.SEARCH_INDEX_DIR).manifest
+    assert build.status == IndexBuild.Status.SUCCEEDED
+    assert (manifest.pca, manifest.index_dim) == ((True, 4) if projected else (False, build.dim))
+    assert build.params["pca_dim"] == (4 if projected else 0) and build.params["pca"] == mode
+
+
+def test_pca_default_is_auto_from_the_measured_size():
+    """The default (docs/benchmarks.md, "Annoy with and without PCA"): catalogs from
+    SEARCH_PCA_MIN_VECTORS up are projected to 256 dimensions, smaller ones are not."""
+    from search.index.pca import pca_dim_for
+    from shop_search.settings import base
+
+    rule = dict(mode=base.SEARCH_PCA, dim=base.SEARCH_PCA_DIM, min_vectors=base.SEARCH_PCA_MIN_VECTORS)
+
+    assert (base.SEARCH_PCA, base.SEARCH_PCA_DIM, base.SEARCH_PCA_MIN_VECTORS) == ("auto", 256, 50_000)
+    assert pca_dim_for(49_999, **rule) == 0 and pca_dim_for(50_000, **rule) == 256
+    assert pca_dim_for(2_000_000, **rule) == 256
+    with pytest.raises(ValueError, match="auto, on, off"):
+        pca_dim_for(10, mode="yes", dim=256, min_vectors=0)
