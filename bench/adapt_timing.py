@@ -12,12 +12,20 @@ and decoding + embedding one picture) is read from the real variants' pass (benc
 
 from __future__ import annotations
 
+import os
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
 
+from bench.adapt_features import MAX_PIXELS, half_scenes
+from search.embedding import Embedder, to_rgb
 from search.embedding.adapt import AdaptConfig, projection_train
+from search.relevance.variants import variant_make, variant_rng
 
 PHOTOS, PHOTOS_PER_PRODUCT, CATEGORIES = 10_000, 2, 50
 
@@ -64,7 +72,7 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def training_10k(photos: dict, variants_list: tuple[int, ...] = (2,)) -> None:
+def training_10k(photos: dict, *, max_epochs: int, variants_list: tuple[int, ...] = (2,)) -> None:
     own, other = real_cosines(photos)
     print(
         f"\nTraining for a {PHOTOS:,}-photo catalog ({PHOTOS // PHOTOS_PER_PRODUCT:,} products, "
@@ -83,7 +91,8 @@ def training_10k(photos: dict, variants_list: tuple[int, ...] = (2,)) -> None:
         sample = check[:2000] @ check[:2000].T
         between = float(sample[~np.eye(len(sample), dtype=bool)].mean())
         started, cpu = time.perf_counter(), time.process_time()
-        projection = projection_train(rows, products, categories, config=AdaptConfig(), data_version="timing")
+        config = AdaptConfig(max_epochs=max_epochs)  # the default config, capped when asked (--timing-epochs)
+        projection = projection_train(rows, products, categories, config=config, data_version="timing")
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         epochs = projection.trained["epochs"]
         print(
@@ -94,18 +103,37 @@ def training_10k(photos: dict, variants_list: tuple[int, ...] = (2,)) -> None:
         del rows
 
 
-def backbone_cost(photos: dict) -> None:
+def backbone_cost(photos: dict, embedder: Embedder, root: Path, sample: int = 16) -> None:
+    """The cached pass's wall time (hostage to the machine's load) and a small live measurement of
+    CPU time per variant: making it (one thread) and decoding + embedding it (torch's threads)."""
     count = int(photos["variant_count"])
-    make_ms = 1000 * float(photos["make_seconds"]) / count
-    embed_ms = 1000 * float(photos["embed_seconds"]) / count
     print(
-        f"\nBackbone pass (real photos, {count:,} variants, load average {float(photos['load']):.1f} "
-        "when made): "
-        f"making a variant {make_ms:.0f} ms, decoding + embedding it {embed_ms:.0f} ms"
+        f"\nBackbone pass (real photos, {count:,} variants, made at load {float(photos['load']):.1f}): "
+        f"wall {1000 * float(photos['make_seconds']) / count:.0f} ms to make a variant, "
+        f"{1000 * float(photos['embed_seconds']) / count:.0f} ms to decode + embed it"
+    )
+    scenes = half_scenes(root, Path(tempfile.mkdtemp()))["tune"]
+    paths = [root / p for p in photos["paths"][:: max(1, len(photos["paths"]) // sample)][:sample]]
+    pictures = [to_rgb(Image.open(path)) for path in paths]
+    embedder.embed(pictures[:1])  # warm-up
+    make_cpu, made = time.process_time(), []
+    for number, picture in enumerate(pictures):
+        for kind in ("reshot", "scene"):
+            made.append(variant_make(picture, kind, variant_rng(number, "timing", kind), scenes))
+    make_cpu = time.process_time() - make_cpu
+    embed_cpu, embed_wall = time.process_time(), time.perf_counter()
+    for shot in made:  # one at a time, as the features are made per photo
+        embedder.embed([embedder.load(shot, max_pixels=MAX_PIXELS)])
+    embed_cpu, embed_wall = time.process_time() - embed_cpu, time.perf_counter() - embed_wall
+    make_ms, embed_ms = 1000 * make_cpu / len(made), 1000 * embed_cpu / len(made)
+    print(
+        f"  live, {len(made)} variants at load {os.getloadavg()[0]:.1f}: CPU {make_ms:.0f} ms to make one, "
+        f"{embed_ms:.0f} ms to decode + embed one ({torch.get_num_threads()} torch threads; wall "
+        f"{1000 * embed_wall / len(made):.0f} ms)"
     )
     for variants in (2, 4):
-        total = PHOTOS * (embed_ms + variants * (make_ms + embed_ms)) / 1000
+        cpu = PHOTOS * (embed_ms + variants * (make_ms + embed_ms)) / 1000
         print(
-            f"  {PHOTOS:,} photos x (1 + {variants} variants): about {total / 60:.0f} min "
-            "(once; the features are then cached)"
+            f"  {PHOTOS:,} photos x (1 + {variants} variants): {cpu / 60:.0f} CPU-min, i.e. about "
+            f"{cpu / 60 / 2:.0f}-{cpu / 60:.0f} min on 2 idle cores (once; the features are then cached)"
         )
