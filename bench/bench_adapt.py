@@ -18,7 +18,8 @@ trained by ``projection_train`` on rows that are never evaluated:
 - scenes: bench_scenes' product in a scene (tune and test halves). Evaluating one half, the
   projection is trained on the catalog photos of every product that is NOT one of that half's products
   (the scene backgrounds and box_in_scene left out), with re-shot variants and variants pasted into
-  the OTHER half's backgrounds. Whole photo, and rule (b) best evidence over the found boxes.
+  the OTHER half's backgrounds. Whole photo, the true box cropped, and with --objects rule (b) (best
+  evidence over the object finder's boxes, bench_scenes; a feature map per scene: slow).
 Choices (the --configs compared) are read on the Fashion training set's own validation part and the
 scene tune half; the Fashion test set, the copy folds and the scene test half are only reported.
 """
