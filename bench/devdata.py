@@ -69,6 +69,12 @@ def fashion_mnist_test(root: Path) -> tuple[np.ndarray, np.ndarray]:
     return read_idx(folder / "t10k-images-idx3-ubyte.gz"), read_idx(folder / "t10k-labels-idx1-ubyte.gz")
 
 
+def fashion_mnist_train(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(60000, 28, 28) uint8 images and (60000,) labels of the Fashion-MNIST training set."""
+    folder = root / "fashion-mnist"
+    return read_idx(folder / "train-images-idx3-ubyte.gz"), read_idx(folder / "train-labels-idx1-ubyte.gz")
+
+
 # --- product-in-a-scene backgrounds: real photos that are NOT in the catalog ---------------------
 
 # Scenes from the dev sets (desks, rooms, streets, campus): left out of the scene benchmark's catalog.
