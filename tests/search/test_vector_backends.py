@@ -169,6 +169,18 @@ def test_status_and_search_status_name_the_backend(backend, shop, capsys, admin_
     assert f'<code data-field="backend">{backend}</code>' in html
 
 
+def test_search_status_of_a_store_that_no_build_wrote_shows_no_build_number(settings, shop, capsys):
+    settings.SEARCH_VECTOR_BACKEND = "hnsw"
+    for image in ProductImage.objects.all():  # the worker keeps the store up to date: no build
+        image_embed(image_id=image.pk, schedule_build=False)
+    assert not IndexBuild.objects.exists() and store_now().count()
+
+    call_command("search_status")
+
+    current = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Current index"))
+    assert "#None" not in current and "vectors" in current, current
+
+
 def test_annoy_queries_read_only_the_vectors_that_changed(settings, shop, photo_bytes):
     settings.SEARCH_VECTOR_BACKEND = "annoy"
     build_now()

@@ -56,8 +56,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{title}: none")
             return
         match = "" if build.fingerprint_matches else " (OTHER MODEL: not used for search)"
+        # A store the worker keeps up to date without a build row (hnsw, milvus) has no build number.
+        number = f"#{build.id} " if build.id else ""
         self.stdout.write(
-            f"{title}: #{build.id} {build.version or build.status} {build.vectors} vectors, dim {build.dim}, "
+            f"{title}: {number}{build.version or build.status} {build.vectors} vectors, dim {build.dim}, "
             f"{build.size_bytes / 1e6:.1f} MB, fingerprint {build.fingerprint}{match}"
         )
         if build.started_at and build.total:
