@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from search.embedder import SearchUnavailable, backbone_embedder, stored_projection
-from search.embedding.adapt import AdaptError
 from search.models import AdaptedProjection, IndexBuild, RelevanceRun
 
 from .build_queue import index_build_request
@@ -85,6 +84,8 @@ def projection_refusal(projection: AdaptedProjection) -> str:
             f"Projection #{projection.pk} is not better in its self-test on the held-out products "
             f"(run #{after.pk} against #{before.pk}): {kept}"
         )
+    from search.embedding.adapt import AdaptError  # here: the engine package brings torch (site start-up)
+
     try:
         stored_projection(projection.fingerprint)
     except AdaptError as exc:
