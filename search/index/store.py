@@ -26,6 +26,11 @@ import numpy as np
 from .attrs import Attrs, VectorFilter
 
 
+class StoreUnavailable(RuntimeError):
+    """A store's engine failed while answering (a server that went away mid-query): the caller falls
+    back to what it can search without it; the message says which engine and why."""
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     backend: str  # "annoy" | "hnsw" | "milvus"

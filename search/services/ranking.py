@@ -9,6 +9,7 @@ product that a store has not seen yet is still dropped at once.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -22,9 +23,12 @@ from django.conf import settings
 from catalog.models import Product, ProductImage
 from search.index import IndexCorrupt
 from search.index.attrs import VectorFilter
+from search.index.store import StoreUnavailable
 
 from .state import ID_CHUNK, ServingIndex, serving_index
-from .stores import query_store
+from .stores import annoy_query_store, query_store
+
+logger = logging.getLogger(__name__)
 
 MIN_CANDIDATES = 32
 GROWTH = 4  # candidate pool multiplier when filters drop too many
@@ -93,6 +97,16 @@ class Ranker:
             return []
         try:
             return self._ranked(vectors, k=k, filters=filters)
+        except StoreUnavailable as exc:
+            # The engine went away mid-query (a Milvus server): this query and the rest of this search
+            # score the stored vectors exactly, as when it cannot be reached at all; the next search
+            # tries the engine again.
+            logger.error("Vector store failed during a search, answered exactly instead: %s", exc)
+            with timed(self.timings, "db"):
+                # No serving build: the engine's own index is what failed; every stored vector is scored.
+                self.candidates = _CandidateSources(self.fingerprint, self.dim, None, engine=False)
+            self._rows.clear()
+            return self._ranked(vectors, k=k, filters=filters)
         except IndexCorrupt:
             # A file of the serving build changed under this query (serving_index checked it before):
             # once more on what serves now, the previous build or exact search over stored vectors.
@@ -117,8 +131,12 @@ class _CandidateSources:
     """The vector store of the query's model (search.services.stores): the serving build or graph of
     that model with everything embedded, changed or deleted since, filters applied inside the search."""
 
-    def __init__(self, fingerprint: str, dim: int, serving: ServingIndex | None) -> None:
-        self.store = query_store(fingerprint, dim, serving)
+    def __init__(
+        self, fingerprint: str, dim: int, serving: ServingIndex | None, *, engine: bool = True
+    ) -> None:
+        # engine=False: the stored vectors held in this process (exact), never the backend's engine.
+        choose = query_store if engine else annoy_query_store
+        self.store = choose(fingerprint, dim, serving)
         self.size = self.store.count()
         # (vector, filter) -> the largest n searched and its (ids, sims), best first: a box searched
         # for the combined ranking is not searched again for its own hits (the first n of a larger

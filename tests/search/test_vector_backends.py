@@ -294,6 +294,25 @@ def test_a_milvus_server_that_cannot_be_reached_leaves_search_working_and_says_s
     assert status.backend == "milvus" and "cannot be reached" in status.index_problem
 
 
+def test_a_milvus_server_that_fails_mid_query_leaves_that_search_working(
+    milvus_lite, shop, photo_bytes, monkeypatch, caplog
+):
+    from pymilvus.exceptions import MilvusException
+
+    from search.index.milvus import MilvusStore
+
+    build_now()
+    assert store_now().backend == "milvus"  # the lookup works: the failure comes during the search
+
+    def gone(self, *args, **kwargs):
+        raise MilvusException(message="connection reset by peer")
+
+    monkeypatch.setattr(MilvusStore, "_engine_search", gone)
+
+    assert search_photo(photo_bytes("pan.webp"), k=1)[0].product.sku == "pan"  # stored vectors, exactly
+    assert "answered exactly instead" in caplog.text and "connection reset by peer" in caplog.text
+
+
 def test_pymilvus_is_imported_only_under_the_milvus_backend():
     code = (
         "import sys, django; django.setup(); import shop_search.urls, search.tasks; "

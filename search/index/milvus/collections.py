@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..store import StoreUnavailable
+
 ID, VECTOR, PRODUCT, CATEGORY, PRICE, ACTIVE = "image", "vector", "product", "category", "price", "active"
 METRIC = "IP"  # inner product of unit vectors = cosine similarity
 # Properties (strings) of each collection.
@@ -45,7 +47,7 @@ class _LiteNoise(logging.Filter):
         return True
 
 
-class MilvusUnavailable(RuntimeError):
+class MilvusUnavailable(StoreUnavailable):
     """The Milvus server (or the Lite folder) cannot be reached or opened; the message says which."""
 
 

@@ -29,6 +29,7 @@ from .collections import (
     PRODUCT,
     VECTOR,
     CollectionFacts,
+    MilvusUnavailable,
     collection_facts,
     collection_load,
 )
@@ -192,11 +193,16 @@ class MilvusStore:
         if k <= 0 or (flt.categories is not None and not flt.categories):
             return np.empty(0, np.int64), np.empty(0, np.float32)
         expression = filter_expression(flt)
-        ids, scores = self._engine_search(q, k, expression)
-        if len(ids) < k:
-            passing = self._passing(expression)
-            if passing > len(ids):  # the approximate search missed some: score the passing rows exactly
-                ids, scores = self._exact(q, k, expression, passing)
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            ids, scores = self._engine_search(q, k, expression)
+            if len(ids) < k:
+                passing = self._passing(expression)
+                if passing > len(ids):  # the approximate search missed some: score the passing rows exactly
+                    ids, scores = self._exact(q, k, expression, passing)
+        except MilvusException as exc:  # the server went away mid-query: the query service falls back
+            raise MilvusUnavailable(f"Milvus search in {self.name} failed: {exc}") from exc
         return ids, np.clip(scores, 0.0, 1.0)
 
     def _engine_search(self, q: np.ndarray, k: int, expression: str) -> tuple[np.ndarray, np.ndarray]:
