@@ -2,10 +2,18 @@
 and command. ``current_embedder()`` is the one way to get it.
 
 When staff switched to a catalog-adapted projection (AdaptedProjection.in_use, search.services.
-projections), the model is that backbone followed by the projection (search.embedding.projected). Which
-one is in use is read from the database on each call (one indexed query on a tiny table), so every
-process follows a switch at once and a build never embeds under a stale model; the weights are loaded
-once per projection and process.
+projections), the model is that backbone followed by the projection (search.embedding.projected); the
+weights are loaded once per projection and process. Which one is in use is read from the database (one
+indexed query on a tiny table) at most every SEARCH_PROJECTION_CHECK_SECONDS per process (0: on every
+call), not on each of the several calls one search makes:
+
+- the process that switches (projection_use / projection_stop) forgets what it read, so it follows the
+  switch at once;
+- every other process follows within SEARCH_PROJECTION_CHECK_SECONDS. Harmless for searches: queries
+  are embedded with the model of the serving index (search.services.state.query_embedder), which
+  changes only when the build the switch requested is published;
+- a build reads it afresh when it starts (``current_embedder(recheck=True)``), so the build a switch
+  requests never embeds under the model switched away from.
 
 Cheap to import: torch is imported only when the model is first needed, so commands and code paths
 that never embed (migrate, the catalog admin) do not pay for it.
@@ -16,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -30,6 +39,10 @@ _embedder: Embedder | None = None  # the backbone, as the settings name it
 _built_in_pid: int | None = None
 _current: Embedder | None = None  # what current_embedder last returned (the backbone or projected)
 _projections: dict[str, Projection] = {}  # fingerprint -> weights loaded by this process
+# Which projection is in use as last read: (pid, when by time.monotonic, (fingerprint, trained-on backbone
+# fingerprint) or None for the backbone alone). None: read it on the next call.
+_in_use_read: tuple[int, float, tuple[str, str] | None] | None = None
+_mismatch_warned: set[str] = set()  # projections said once to be trained on another backbone
 
 
 class SearchUnavailable(Exception):
@@ -55,14 +68,17 @@ def embedder_config() -> EmbedderConfig:
     )
 
 
-def current_embedder() -> Embedder:
+def current_embedder(*, recheck: bool = False) -> Embedder:
     """The model of this process, loaded on first use (a few seconds) and then reused: the backbone the
-    settings name, followed by the projection in use if staff switched to one.
+    settings name, followed by the projection in use if staff switched to one. ``recheck``: read which
+    projection is in use from the database now, whenever it was last read (a build starting).
 
     Raises SearchUnavailable when it cannot be loaded (no weights, a broken file): search is then
     unavailable, which callers report as such, never as a 500."""
     global _current
     base = backbone_embedder()
+    if recheck:
+        forget_projection_in_use()
     model = _with_projection_in_use(base)
     _current = model
     return model
@@ -102,29 +118,52 @@ def stored_projection(fingerprint: str) -> Projection | None:
     return projection
 
 
-def _with_projection_in_use(base: Embedder) -> Embedder:
+def projection_in_use() -> tuple[str, str] | None:
+    """(fingerprint, fingerprint of the backbone it was trained on) of the projection in use, or None for
+    the backbone alone: read from the database at most every SEARCH_PROJECTION_CHECK_SECONDS."""
+    global _in_use_read
     from django.db import DatabaseError
 
     from search.models import AdaptedProjection
 
+    now, pid, seen = time.monotonic(), os.getpid(), _in_use_read
+    if seen is not None and seen[0] == pid and now - seen[1] < settings.SEARCH_PROJECTION_CHECK_SECONDS:
+        return seen[2]
     try:
-        row = AdaptedProjection.objects.filter(in_use=True).values_list("fingerprint", "backbone_fingerprint")
-        in_use = row.first()
-    except (DatabaseError, RuntimeError):
-        # No database to ask (a test without one, a command before `migrate`): the backbone alone, as
-        # before any switch. A process that searches needs the database anyway and asks again next call.
+        rows = AdaptedProjection.objects.filter(in_use=True).values_list(
+            "fingerprint", "backbone_fingerprint"
+        )
+        in_use = rows.first()
+    except DatabaseError:
+        # Its table not there yet (a command before `migrate`): the backbone alone, as before any switch.
+        # Not remembered: the next call asks again.
         logger.debug("Cannot read which projection is in use; using the backbone alone", exc_info=True)
-        return base
+        return None
+    _in_use_read = (pid, now, in_use)
+    return in_use
+
+
+def forget_projection_in_use() -> None:
+    """Read which projection is in use again on the next call (this process switched, or a test)."""
+    global _in_use_read
+    _in_use_read = None
+
+
+def _with_projection_in_use(base: Embedder) -> Embedder:
+    in_use = projection_in_use()
     if in_use is None:
         return base
     fingerprint, trained_on = in_use
     if trained_on != base.fingerprint:
-        logger.warning(
-            "Projection %s in use was trained on %s, but the settings now give %s: using the backbone alone",
-            fingerprint[:16],
-            trained_on,
-            base.fingerprint,
-        )
+        if fingerprint not in _mismatch_warned:  # once per projection and process, not on every call
+            _mismatch_warned.add(fingerprint)
+            logger.warning(
+                "Projection %s in use was trained on %s, but the settings now give %s: using the backbone "
+                "alone",
+                fingerprint[:16],
+                trained_on,
+                base.fingerprint,
+            )
         return base
     from search.embedding.projected import ProjectedEmbedder
 
@@ -147,6 +186,8 @@ def reset_embedder() -> None:
         _built_in_pid = None
         _current = None
         _projections.clear()
+        _mismatch_warned.clear()
+    forget_projection_in_use()
 
 
 def loaded_embedder() -> Embedder | None:

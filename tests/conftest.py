@@ -35,6 +35,17 @@ def _isolated_media(settings, tmp_path):
     forget_query_stores()
 
 
+@pytest.fixture(autouse=True)
+def _projection_in_use_read_afresh():
+    """Which projection is in use is remembered for a few seconds per process (search.embedder); each
+    test's database is rolled back, so a test must not follow what the one before it read."""
+    from search.embedder import forget_projection_in_use
+
+    forget_projection_in_use()
+    yield
+    forget_projection_in_use()
+
+
 # --- the real model, run once per distinct input (see tests/vector_cache.py) -------------------
 
 

@@ -72,7 +72,8 @@ def _run(build: IndexBuild, progress, lease: Lease) -> None:
     from search.embedding import embedder_spec
     from search.index import index_build
 
-    embedder = current_embedder()
+    # Afresh: the build a projection switch requests must not embed under the model switched away from.
+    embedder = current_embedder(recheck=True)
     build.fingerprint = embedder.fingerprint
     build.save(update_fields=["fingerprint"])
     catalog_embed_pending(progress=_build_progress(build, progress, lease))

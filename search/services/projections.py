@@ -6,10 +6,11 @@ comparison, the verdict). Staff switch to one explicitly (the admin's "Use this 
 held-out products, when it was trained on another backbone than the one in use, or when its trial
 self-test (search.services.relevance, same variants as the serving model's run) came out worse.
 
-A switch changes the model fingerprint (search.embedder.current_embedder reads the projection in use),
-so, as for any model switch, a build is requested: it re-embeds the catalog under the new model (the
-stored backbone vectors projected, search.services.projected_vectors) and publishes an index, while
-the index already published keeps answering with its own model (search.services.state.query_embedder).
+A switch changes the model fingerprint (search.embedder.current_embedder reads the projection in use:
+this process at once, the others within SEARCH_PROJECTION_CHECK_SECONDS), so, as for any model switch,
+a build is requested: it re-embeds the catalog under the new model (the stored backbone vectors
+projected, search.services.projected_vectors) and publishes an index, while the index already published
+keeps answering with its own model (search.services.state.query_embedder).
 ``projection_stop`` goes back to the backbone the same way.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from search.embedder import SearchUnavailable, backbone_embedder, stored_projection
+from search.embedder import SearchUnavailable, backbone_embedder, forget_projection_in_use, stored_projection
 from search.models import AdaptedProjection, IndexBuild, RelevanceRun
 
 from .build_queue import index_build_request
@@ -108,6 +109,7 @@ def projection_use(*, projection_id: int, user=None) -> tuple[AdaptedProjection,
         AdaptedProjection.objects.filter(in_use=True).update(in_use=False)
         projection.in_use, projection.switched_at, projection.switched_by = True, timezone.now(), user
         projection.save(update_fields=["in_use", "switched_at", "switched_by"])
+        _switched()
         build = index_build_request()  # sent to a worker after the commit
     logger.info(
         "Switched to projection %s (build %s re-embeds the catalog)", projection.fingerprint, build.pk
@@ -124,9 +126,18 @@ def projection_stop(*, user=None) -> tuple[AdaptedProjection, IndexBuild]:
             raise ProjectionRefused("No projection is in use: the site uses the backbone already.")
         projection.in_use, projection.switched_at, projection.switched_by = False, timezone.now(), user
         projection.save(update_fields=["in_use", "switched_at", "switched_by"])
+        _switched()
         build = index_build_request()
     logger.info("Back to the backbone from projection %s (build %s)", projection.fingerprint, build.pk)
     return projection, build
+
+
+def _switched() -> None:
+    """This process follows the switch at once: this thread now (it sees its own transaction), every
+    thread once it is committed (one may read the old row meanwhile). A build inline on commit rereads
+    anyway (current_embedder(recheck=True)). Other processes follow within their check time."""
+    forget_projection_in_use()
+    transaction.on_commit(forget_projection_in_use)
 
 
 def projection_trial_pair(projection: AdaptedProjection) -> tuple[RelevanceRun | None, RelevanceRun | None]:

@@ -243,6 +243,10 @@ SEARCH_IMAGE_SIZE = env_int("SEARCH_IMAGE_SIZE", 224)
 SEARCH_RESIZE = env_int("SEARCH_RESIZE", 256)
 SEARCH_CENTER_CROP = env_bool("SEARCH_CENTER_CROP", True)
 SEARCH_BATCH_SIZE = env_int("SEARCH_BATCH_SIZE", 16)
+# Which catalog-adapted projection is in use is read from the database at most this often per process
+# (0: on every call). The process that switches follows at once, the others within this time
+# (search/embedder.py).
+SEARCH_PROJECTION_CHECK_SECONDS = float(os.environ.get("SEARCH_PROJECTION_CHECK_SECONDS", "5"))
 SEARCH_INDEX_DIR = Path(os.environ.get("SEARCH_INDEX_DIR", VAR_DIR / "index"))
 # Several machines without a shared SEARCH_INDEX_DIR: the STORAGES alias builds are shipped through
 # ("index" under MEDIA_STORAGE=s3; "" = none). The worker uploads each build it publishes; every process

@@ -31,9 +31,9 @@ class Recording:
 
 
 def test_concurrent_searches_in_one_process_run_the_model_one_at_a_time(monkeypatch):
-    from search.embedder import current_embedder
+    from search.embedder import backbone_embedder
 
-    embedder = current_embedder()
+    embedder = backbone_embedder()  # the model itself: no database needed
     recording = Recording(embedder.model)
     monkeypatch.setattr(embedder, "model", recording)
     pictures = [Image.new("RGB", (300, 200), (40 * i, 90, 200 - 30 * i)) for i in range(6)]
