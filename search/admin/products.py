@@ -21,7 +21,7 @@ from catalog.admin import ProductAdmin
 from catalog.admin.views import PhotoCard, admin_context, photo_card, require_permission
 from catalog.models import Product, ProductImage
 from search import services
-from search.services.status import ProductIndexState
+from search.services.product_status import ProductIndexState
 
 SIMILAR_COUNT = 8
 PHOTO_SEARCH_RESULTS = 24

@@ -9,14 +9,8 @@ from catalog.imaging import ImageDecodeError, ImageSource, ImageTooLarge, load_i
 
 from .backbones import FALLBACK_NAME, RESNET_WEIGHTS, WeightsError
 from .batches import PreparedBatch, iter_batches
-from .embedder import (
-    EmbeddedBatch,
-    Embedder,
-    EmbedderConfig,
-    build_embedder,
-    build_embedder_from_spec,
-    embedder_spec,
-)
+from .embedder import EmbeddedBatch, Embedder
+from .loading import EmbedderConfig, build_embedder, build_embedder_from_spec, embedder_spec
 from .objects import ObjectBox, ObjectFinder, embed_with_objects, find_objects
 from .preprocess import PREPROCESS_VERSION, Preprocessing, crop_fraction
 from .weights import (

@@ -26,6 +26,7 @@ from .embeddings import (
     stored_photo_embed_request,
 )
 from .feedback import FeedbackRecorded, FeedbackRefused, feedback_record, feedback_review, query_id_sign
+from .product_status import ProductIndexState, ProductIndexStatus, product_index_statuses
 from .query import Hit, PhotoSource, SearchFilters, SearchQuery, SearchResult, photo_search, similar_products
 from .relevance import (
     RelevanceRunRefused,
@@ -35,16 +36,7 @@ from .relevance import (
     relevance_run_request,
     relevance_runs_expire_lost,
 )
-from .status import (
-    BuildSummary,
-    ImageFailure,
-    IndexState,
-    IndexStatus,
-    ProductIndexState,
-    ProductIndexStatus,
-    index_status,
-    product_index_statuses,
-)
+from .status import BuildSummary, ImageFailure, IndexState, IndexStatus, index_status
 from .status_text import index_state_explained, index_state_label
 from .stores import vector_stores_sync
 

@@ -213,7 +213,9 @@ def test_cancelling_a_queued_run_and_a_running_one(relevance_shop, monkeypatch):
     assert services.relevance_run_cancel(run_id=queued.pk).status == "cancelled"
     assert services.relevance_run(run_id=queued.pk).done == 0  # a cancelled run never starts
 
-    monkeypatch.setattr("search.services.relevance.SAVE_EVERY_SECONDS", 0)  # check the flag every search
+    monkeypatch.setattr(
+        "search.services.relevance_search.SAVE_EVERY_SECONDS", 0
+    )  # check the flag every search
     run = services.relevance_run_request(enqueue=False, photos=50, kinds=["reshot"])
     cancel_after_two = lambda done, total: done == 2 and services.relevance_run_cancel(run_id=run.pk)  # noqa: E731
     run = services.relevance_run(run_id=run.pk, progress=cancel_after_two)
@@ -241,7 +243,7 @@ def test_a_failure_is_recorded_with_its_reason(relevance_shop, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk gone")
 
-    monkeypatch.setattr("search.services.relevance.photo_search", broken)
+    monkeypatch.setattr("search.services.relevance_search.photo_search", broken)
     run = run_now(photos=2)
 
     assert run.status == "failed" and run.error == "OSError: disk gone" and run.r_at_1 is None
