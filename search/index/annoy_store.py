@@ -23,7 +23,7 @@ import numpy as np
 from .attrs import ALL, Attrs, VectorFilter
 from .manifest import IndexCorrupt
 from .reader import DEFAULT_EXACT_THRESHOLD, DEFAULT_SEARCH_K, MIN_CANDIDATES, OVERFETCH_FACTOR, IndexReader
-from .rows import RowTable, normalised_query
+from .rows import RowTable, RowTableStore, normalised_query
 from .store import normalised_rows
 
 # Up to this many vector components (rows x dim) passing a filter, they are searched exactly: exact cost
@@ -32,7 +32,7 @@ from .store import normalised_rows
 DEFAULT_EXACT_FLOATS = 8_000_000
 
 
-class AnnoyStore:
+class AnnoyStore(RowTableStore):
     backend = "annoy"
 
     def __init__(
@@ -71,10 +71,6 @@ class AnnoyStore:
         return self.reader.version if self.reader is not None else ""
 
     @property
-    def sync_mark(self) -> float | None:
-        return self._mark
-
-    @property
     def delta_rows(self) -> int:
         """Rows appended since the build (live or not)."""
         return len(self.table) - self.table.base_count
@@ -102,15 +98,6 @@ class AnnoyStore:
             if len(ids):
                 self.table.delete(np.asarray(ids, dtype=np.int64))
             self._advance(mark)
-
-    def count(self) -> int:
-        with self._lock:
-            return self.table.live_count
-
-    def contains(self, ids: np.ndarray) -> np.ndarray:
-        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
-        with self._lock:
-            return wanted[self.table.rows_of(wanted) >= 0]
 
     def search(
         self, vector: np.ndarray, k: int, flt: VectorFilter | None = None

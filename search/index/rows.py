@@ -210,6 +210,30 @@ class RowTable:
             self._delta_rows[image_id] = start + offset
 
 
+class RowTableStore:
+    """What a store whose rows are a RowTable (``table``, guarded by ``_lock``) answers from the table
+    alone, whatever engine searches it (AnnoyStore, HnswStore)."""
+
+    table: RowTable
+    _lock: threading.RLock
+    _mark: float | None
+
+    @property
+    def sync_mark(self) -> float | None:
+        return self._mark
+
+    def count(self) -> int:
+        """Live vectors."""
+        with self._lock:
+            return self.table.live_count
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """The given ids the store holds a live vector for."""
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        with self._lock:
+            return wanted[self.table.rows_of(wanted) >= 0]
+
+
 def _last_of_each(ids: np.ndarray, vectors: np.ndarray, attrs: Attrs) -> tuple[np.ndarray, np.ndarray, Attrs]:
     """One entry per id, the last given (a batch may carry an id twice: the later value is newer)."""
     _, first_in_reversed = np.unique(ids[::-1], return_index=True)

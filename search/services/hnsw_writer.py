@@ -22,7 +22,8 @@ from search.index.hnsw import HnswStore, graph_build, links_swap
 from search.index.publish import index_cleanup, index_publish
 
 from .hnsw import SERVING_LINK, STORES_DIR, hnsw_root, hnsw_store, serving_store_dir, store_dir
-from .vector_sync import SyncCursor, SyncReport, all_vector_arrays, mark_time, same_mark, store_sync
+from .shared_stores import SharedStores, cursor_sync, shared_stores_sync
+from .vector_sync import SyncCursor, SyncReport, all_vector_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +37,7 @@ def forget_hnsw_cursors() -> None:
 def hnsw_sync(*, embedder) -> SyncReport:
     """The writer's job (worker): bring the current model's store (created on first use) and the serving
     store up to date with the database; the first store written becomes the serving one."""
-    total = SyncReport()
-    folders = [store_dir(embedder.fingerprint)]
-    serving = serving_store_dir()
-    if serving is not None and serving not in folders:
-        folders.append(serving)  # the previous model still serves: its deletions and attributes matter
-    for folder in folders:
-        store = hnsw_store(folder)
-        if store is None and folder == folders[0]:
-            store = _created(folder, embedder)
-        if store is None:
-            continue
-        report = _sync(store)
-        total.upserted += report.upserted
-        total.deleted += report.deleted
-        total.vectors_read += report.vectors_read
-    if serving is None:
-        links_swap(hnsw_root() / SERVING_LINK, f"{STORES_DIR}/{folders[0].name}")
-    return total
+    return shared_stores_sync(_STORES, embedder)
 
 
 def hnsw_rebuild(embedder, *, before_swap=None) -> HnswStore:
@@ -69,7 +53,7 @@ def hnsw_rebuild(embedder, *, before_swap=None) -> HnswStore:
         index_publish(folder, manifest.version)
         store.refresh()
         _sync_locked(store)
-    links_swap(hnsw_root() / SERVING_LINK, f"{STORES_DIR}/{folder.name}")
+    _serve(folder)
     try:
         index_cleanup(folder, keep=settings.SEARCH_INDEX_KEEP_BUILDS)
     except OSError:
@@ -122,18 +106,25 @@ def _sync(store: HnswStore) -> SyncReport:
 
 
 def _sync_locked(store: HnswStore) -> SyncReport:
-    key = str(store.store_dir)
-    store_mark = mark_time(store.sync_mark)
-    cursor = _cursors.get(key)
-    if cursor is None or not same_mark(cursor.mark, store_mark):
-        # Another writer went further, or a rebuild went back: start from what the store holds.
-        cursor = _cursors[key] = SyncCursor(mark=store_mark)
-    report = store_sync(store, cursor)
+    report = cursor_sync(store, _cursors, str(store.store_dir))
     if store.logged_rows >= settings.SEARCH_HNSW_SNAPSHOT_CHANGES:
         store.snapshot()
         try:
             index_cleanup(store.store_dir, keep=settings.SEARCH_INDEX_KEEP_BUILDS)
         except OSError:
             logger.warning("Could not remove old hnsw snapshots", exc_info=True)
-    cursor.mark = mark_time(store.sync_mark)
     return report
+
+
+def _serve(folder: Path) -> None:
+    links_swap(hnsw_root() / SERVING_LINK, f"{STORES_DIR}/{folder.name}")
+
+
+_STORES = SharedStores(
+    model_key=store_dir,
+    serving_key=serving_store_dir,
+    opened=hnsw_store,
+    created=_created,
+    synced=_sync,
+    serve=_serve,
+)

@@ -30,7 +30,8 @@ from django.utils import timezone
 from search.index.milvus import MilvusStore, alias_swap, collection_create, shop_collections
 
 from .milvus import milvus_connection, milvus_serving, milvus_store, model_collection, serving_alias
-from .vector_sync import SyncCursor, SyncReport, all_vector_arrays, mark_time, same_mark, store_sync
+from .shared_stores import SharedStores, cursor_sync, shared_stores_sync
+from .vector_sync import SyncCursor, SyncReport, all_vector_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +50,8 @@ def forget_milvus_cursors() -> None:
 def milvus_sync(*, embedder) -> SyncReport:
     """The writer's job: the current model's collection (created on first use) and the serving one take
     what changed in the database; the first collection written becomes the serving one."""
-    total = SyncReport()
     with _writer_lock():
-        client = milvus_connection()
-        names = [model_collection(embedder.fingerprint)]
-        serving = milvus_serving()
-        if serving is not None and serving.name not in names:
-            names.append(serving.name)  # the previous model still serves: deletions and attributes matter
-        for name in names:
-            store = milvus_store(name)
-            if store is None and name == names[0]:
-                store = _created(name, embedder)
-            if store is None:
-                continue
-            report = _sync_locked(store)
-            total.upserted += report.upserted
-            total.deleted += report.deleted
-            total.vectors_read += report.vectors_read
-        if serving is None:
-            alias_swap(client, serving_alias(), names[0])
-    return total
+        return shared_stores_sync(_COLLECTIONS, embedder)
 
 
 def milvus_rebuild(embedder, *, before_swap=None) -> MilvusStore:
@@ -86,7 +69,7 @@ def milvus_rebuild(embedder, *, before_swap=None) -> MilvusStore:
         _sync_locked(store)  # what changed while it was filled
         if before_swap is not None:
             before_swap()  # e.g. the build's lease: a worker presumed dead must not swap the alias
-        alias_swap(client, serving_alias(), name)
+        _serve(name)
         keep = {name, previous.name if previous is not None else name}
         _drop_others(client, keep)
         return store
@@ -125,15 +108,19 @@ def _fill(store: MilvusStore, fingerprint: str, dim: int, *, remove_others: bool
 
 def _sync_locked(store: MilvusStore) -> SyncReport:
     store.refresh()  # another writer may have gone further
-    store_mark = mark_time(store.sync_mark)
-    cursor = _cursors.get(store.name)
-    if cursor is None or not same_mark(cursor.mark, store_mark):
-        cursor = _cursors[store.name] = SyncCursor(mark=store_mark)
-    report = store_sync(store, cursor)
+    report = cursor_sync(store, _cursors, store.name)
     if report.upserted + report.deleted >= FLUSH_AFTER_ROWS:
         store.flush()
-    cursor.mark = mark_time(store.sync_mark)
     return report
+
+
+def _serving_name() -> str | None:
+    serving = milvus_serving()
+    return serving.name if serving is not None else None
+
+
+def _serve(name: str) -> None:
+    alias_swap(milvus_connection(), serving_alias(), name)
 
 
 def _drop_others(client, keep: set[str]) -> None:
@@ -164,3 +151,14 @@ def _writer_lock() -> Iterator[None]:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# Under the writer lock (milvus_sync holds it).
+_COLLECTIONS = SharedStores(
+    model_key=model_collection,
+    serving_key=_serving_name,
+    opened=milvus_store,
+    created=_created,
+    synced=_sync_locked,
+    serve=_serve,
+)

@@ -160,6 +160,32 @@ def test_a_model_switch_fails_no_query(backend, shop, photo_bytes, settings, fre
     assert search_photo(photo_bytes("hammer1.webp"), k=1)[0].product.sku == "hammer"
 
 
+@pytest.mark.parametrize("shared", ["hnsw", "milvus"])
+def test_during_a_model_switch_a_sync_writes_the_new_model_store_and_the_serving_one(
+    shared, shop, settings, fresh_embedder, request, django_capture_on_commit_callbacks
+):
+    """Until the new model's build swaps the serving store, the old model's store still answers: a
+    deletion must reach it too, not only the new model's store (search.services.shared_stores)."""
+    from search.embedder import reset_embedder
+
+    settings.SEARCH_VECTOR_BACKEND = shared
+    if shared == "milvus":
+        request.getfixturevalue("milvus_lite")
+    old = build_now()
+    products, _ = shop
+    cup_image = image_of(products["cup"])
+    settings.SEARCH_CENTER_CROP = False  # another model fingerprint; its build has not run
+    reset_embedder()
+
+    with django_capture_on_commit_callbacks(execute=True):  # the sync the deletion requests runs
+        product_delete(product=products["cup"])
+
+    serving = serving_index()
+    assert serving.fingerprint == old.fingerprint != current_embedder().fingerprint
+    assert serving.contains([cup_image]) == set() and serving.count() == 5
+    assert query_store(current_embedder().fingerprint, current_embedder().dim, serving).backend == shared
+
+
 def test_status_and_search_status_name_the_backend(backend, shop, capsys, admin_client):
     build_now()
     assert index_status().backend == backend

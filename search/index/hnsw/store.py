@@ -28,7 +28,7 @@ from ..attrs import ALL, Attrs, VectorFilter
 from ..integrity import files_open_verified
 from ..manifest import IndexCorrupt, Manifest, manifest_read
 from ..publish import build_path, current_version
-from ..rows import RowTable, normalised_query
+from ..rows import RowTable, RowTableStore, normalised_query
 from ..store import normalised_rows
 from .files import (
     ALIVE_NAME,
@@ -53,7 +53,7 @@ class StoreMissing(FileNotFoundError):
     """No snapshot of this store has been published yet."""
 
 
-class HnswStore:
+class HnswStore(RowTableStore):
     backend = "hnsw"
 
     def __init__(
@@ -89,19 +89,6 @@ class HnswStore:
     def stamp(self) -> tuple[str, int]:
         """(snapshot version, log bytes applied): changes whenever the store changes."""
         return self.version, self._offset
-
-    @property
-    def sync_mark(self) -> float | None:
-        return self._mark
-
-    def count(self) -> int:
-        with self._lock:
-            return self.table.live_count
-
-    def contains(self, ids: np.ndarray) -> np.ndarray:
-        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
-        with self._lock:
-            return wanted[self.table.rows_of(wanted) >= 0]
 
     # --- following the writer ------------------------------------------------------------------
 
