@@ -3,7 +3,9 @@
 Input: backbone features (n, d) float32 with, per row, a product id and a category id (-1: none). The
 rows of one product are its catalog photos and the shopper-like variants made from them
 (search.relevance.variants), so they are one another's positives. Output: ``Projection``, which maps a
-backbone vector to an L2-normalised vector of ``out_dim`` (256 by default).
+backbone vector to an L2-normalised vector: the learnt block of ``out_dim`` dimensions, after the
+backbone's own (centred) vector when ``keep_backbone`` is set (still one linear map, ``weight`` (d, d +
+out_dim)), so the detail that tells a photo from a look-alike is not thrown away.
 
 The loss is a softmax over the training products (a cosine classifier: each product has a learnt
 prototype, the rows are pulled to their product's and pushed from the others') plus the same over
@@ -32,6 +34,10 @@ import torch.nn.functional as F
 FORMAT_VERSION = 1
 
 
+# Fields added after the first slice, with the value that means "as the first slice trained".
+SINCE_FIRST_SLICE = {"keep_backbone": 0.0}
+
+
 class AdaptError(ValueError):
     """Training input or a projection file that cannot be used; the message says why."""
 
@@ -48,6 +54,11 @@ class AdaptConfig:
     patience: int = 10  # epochs without a better validation loss before stopping
     validation_share: float = 0.15  # of each training product's rows, set aside for early stopping
     seed: int = 2026
+    # Added after the first slice (see SINCE_FIRST_SLICE). The backbone's own centred vector, kept in
+    # front of the learnt block, weighted by this much against the learnt block's typical length: the
+    # learnt block alone lost the detail that tells a photo from a look-alike (copy detection, a
+    # cropped product); 0 keeps the learnt block alone. The output then has d + out_dim dimensions.
+    keep_backbone: float = 0.0
 
     def check(self) -> None:
         if self.out_dim < 2:
@@ -58,11 +69,29 @@ class AdaptConfig:
             raise AdaptError("max_epochs and patience must be at least 1, batch_size at least 2.")
         if not 0 <= self.validation_share < 1:
             raise AdaptError(f"The validation share must be in [0, 1), not {self.validation_share}.")
+        if self.keep_backbone < 0:
+            raise AdaptError(f"keep_backbone must not be negative, not {self.keep_backbone}.")
+
+    def record(self) -> dict:
+        """The settings as saved and fingerprinted: a field added since the first slice is left out
+        while it holds its first-slice value, so a projection saved before keeps its fingerprint."""
+        return {
+            name: value
+            for name, value in asdict(self).items()
+            if name not in SINCE_FIRST_SLICE or value != SINCE_FIRST_SLICE[name]
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> AdaptConfig:
+        """The config a saved projection was trained with; a field it lacks had its first-slice value
+        (not today's default)."""
+        return cls(**{**SINCE_FIRST_SLICE, **record})
 
 
 @dataclass
 class Projection:
-    """x -> normalise((x - mean) @ weight); weight is (d, out_dim)."""
+    """x -> normalise((x - mean) @ weight); weight is (d, out_dim), or (d, d + out_dim) with the
+    backbone kept (its first d columns a multiple of the identity)."""
 
     weight: np.ndarray
     mean: np.ndarray
@@ -83,7 +112,7 @@ class Projection:
         digest = hashlib.sha256()
         digest.update(np.ascontiguousarray(self.weight, dtype="<f4").tobytes())
         digest.update(np.ascontiguousarray(self.mean, dtype="<f4").tobytes())
-        digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
+        digest.update(json.dumps(self.config.record(), sort_keys=True).encode())
         digest.update(self.data_version.encode())
         return digest.hexdigest()
 
@@ -109,7 +138,7 @@ class Projection:
     def _write(self, handle) -> None:
         meta = {
             "format": FORMAT_VERSION,
-            "config": asdict(self.config),
+            "config": self.config.record(),
             "data_version": self.data_version,
             "trained": self.trained,
             "fingerprint": self.fingerprint,
@@ -139,7 +168,7 @@ def _projection_read(source, path: str) -> Projection:
     if meta.get("format") != FORMAT_VERSION:
         raise AdaptError(f"{path} has projection format {meta.get('format')}, expected {FORMAT_VERSION}.")
     projection = Projection(
-        weight, mean, AdaptConfig(**meta["config"]), meta["data_version"], meta["trained"]
+        weight, mean, AdaptConfig.from_record(meta["config"]), meta["data_version"], meta["trained"]
     )
     if projection.fingerprint != meta["fingerprint"]:
         raise AdaptError(f"{path} is damaged: its weights do not match the fingerprint it was saved with.")
@@ -225,6 +254,8 @@ def projection_train(
             since += 1
             if since >= config.patience:
                 break
+    learnt = best.numpy().astype(np.float32)
+    kept = _kept_backbone(x[fit] - mean, learnt, config.keep_backbone)
     trained = {
         "rows": int(len(x)),
         "products": int(len(products)),
@@ -234,7 +265,23 @@ def projection_train(
         "validation_loss": history,
         "validation_rows": int(len(check)),
     }
-    return Projection(best.numpy().astype(np.float32), mean.astype(np.float32), config, data_version, trained)
+    if kept is not None:
+        trained["backbone_scale"] = round(float(kept[0, 0]), 6)
+        learnt = np.concatenate([kept, learnt], axis=1)
+    return Projection(learnt, mean.astype(np.float32), config, data_version, trained)
+
+
+def _kept_backbone(centred: np.ndarray, learnt: np.ndarray, share: float) -> np.ndarray | None:
+    """The block that keeps the backbone's own vector, ``share`` x s x identity (d, d); s makes the two
+    blocks of the same typical length on the training rows (medians), so ``share`` means the same
+    whatever the learnt block's scale. None when nothing is kept. Still one linear map: the saved
+    projection, the ProjectedEmbedder and the loader do not change."""
+    if not share:
+        return None
+    learnt_length = np.median(np.linalg.norm(centred @ learnt, axis=1))
+    backbone_length = np.median(np.linalg.norm(centred, axis=1))
+    scale = share * learnt_length / max(backbone_length, 1e-12)
+    return (scale * np.eye(centred.shape[1])).astype(np.float32)
 
 
 def _cosine_softmax(
