@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 
 
 # Fields added after the first slice, with the value that means "as the first slice trained".
-SINCE_FIRST_SLICE = {"keep_backbone": 0.0}
+SINCE_FIRST_SLICE = {"keep_backbone": 0.0, "start": "principal", "identity_pull": 0.0}
 
 
 class AdaptError(ValueError):
@@ -59,6 +59,10 @@ class AdaptConfig:
     # learnt block alone lost the detail that tells a photo from a look-alike (copy detection, a
     # cropped product); 0 keeps the learnt block alone. The output then has d + out_dim dimensions.
     keep_backbone: float = 0.0
+    # "principal": out_dim dimensions learnt from the principal directions (the first slice);
+    # "identity": a full d x d map (out_dim unused) learnt from the identity, i.e. from the backbone.
+    start: str = "principal"
+    identity_pull: float = 0.0  # start "identity": the loss adds this x ||map - identity||^2
 
     def check(self) -> None:
         if self.out_dim < 2:
@@ -69,8 +73,10 @@ class AdaptConfig:
             raise AdaptError("max_epochs and patience must be at least 1, batch_size at least 2.")
         if not 0 <= self.validation_share < 1:
             raise AdaptError(f"The validation share must be in [0, 1), not {self.validation_share}.")
-        if self.keep_backbone < 0:
-            raise AdaptError(f"keep_backbone must not be negative, not {self.keep_backbone}.")
+        if self.keep_backbone < 0 or self.identity_pull < 0:
+            raise AdaptError("keep_backbone and identity_pull must not be negative.")
+        if self.start not in {"principal", "identity"}:
+            raise AdaptError(f"The projection starts from 'principal' or 'identity', not {self.start!r}.")
 
     def record(self) -> dict:
         """The settings as saved and fingerprinted: a field added since the first slice is left out
@@ -203,7 +209,7 @@ def projection_train(
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2 or len(x) != len(product_ids) or len(x) != len(category_ids):
         raise AdaptError("features, product_ids and category_ids must have one row each per example.")
-    if config.out_dim > x.shape[1]:
+    if config.out_dim > x.shape[1] and config.start == "principal":
         raise AdaptError(
             f"The projection cannot have more dimensions ({config.out_dim}) than its input ({x.shape[1]})."
         )
@@ -217,20 +223,20 @@ def projection_train(
     rng = np.random.default_rng(config.seed)
     fit, check = _validation_rows(product_index, config.validation_share, rng)
     mean = x[fit].mean(axis=0)
-    weight = torch.nn.Parameter(torch.from_numpy(_principal_directions(x[fit] - mean, config.out_dim)))
+    weight, parameter = _starting_map(x[fit] - mean, config)
     inputs = torch.from_numpy(x - mean)
-    z0 = F.normalize(inputs[fit] @ weight.detach(), dim=1)
+    z0 = F.normalize(inputs[fit] @ weight().detach(), dim=1)
     product_heads = torch.nn.Parameter(_prototypes(z0, torch.from_numpy(product_index[fit]), len(products)))
     category_heads = torch.nn.Parameter(
         _prototypes(z0, torch.from_numpy(category_index[fit]), len(categories))
     )
     optimiser = torch.optim.AdamW(
-        [weight, product_heads, category_heads], lr=config.learning_rate, weight_decay=config.weight_decay
+        [parameter, product_heads, category_heads], lr=config.learning_rate, weight_decay=config.weight_decay
     )
     p_labels, c_labels = torch.from_numpy(product_index), torch.from_numpy(category_index)
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
-        z = F.normalize(inputs[rows] @ weight, dim=1)
+        z = F.normalize(inputs[rows] @ weight(), dim=1)
         loss = _cosine_softmax(z, product_heads, p_labels[rows], config.temperature)
         if config.category_weight and len(categories) > 1:
             loss = loss + config.category_weight * _cosine_softmax(
@@ -238,18 +244,21 @@ def projection_train(
             )
         return loss
 
-    best, best_loss, since, history = weight.detach().clone(), float("inf"), 0, []
+    best, best_loss, since, history = weight().detach().clone(), float("inf"), 0, []
     for _epoch in range(config.max_epochs):
         order = rng.permutation(fit)
         for start in range(0, len(order), config.batch_size):
             optimiser.zero_grad()
-            loss_of(order[start : start + config.batch_size]).backward()
+            loss = loss_of(order[start : start + config.batch_size])
+            if config.identity_pull and config.start == "identity":
+                loss = loss + config.identity_pull * (parameter**2).sum()
+            loss.backward()
             optimiser.step()
         with torch.no_grad():
             watched = float(loss_of(check if len(check) else fit))
         history.append(round(watched, 5))
         if watched < best_loss - 1e-4:
-            best, best_loss, since = weight.detach().clone(), watched, 0
+            best, best_loss, since = weight().detach().clone(), watched, 0
         else:
             since += 1
             if since >= config.patience:
@@ -269,6 +278,19 @@ def projection_train(
         trained["backbone_scale"] = round(float(kept[0, 0]), 6)
         learnt = np.concatenate([kept, learnt], axis=1)
     return Projection(learnt, mean.astype(np.float32), config, data_version, trained)
+
+
+def _starting_map(centred: np.ndarray, config: AdaptConfig) -> tuple:
+    """(the map as a function of the trained parameter, that parameter). "principal": the top out_dim
+    principal directions, trained as they are. "identity": the d x d identity plus a trained
+    difference, so training starts from the backbone itself and weight decay (and identity_pull) pull
+    the map back towards it."""
+    if config.start == "identity":
+        eye = torch.eye(centred.shape[1])
+        difference = torch.nn.Parameter(torch.zeros_like(eye))
+        return (lambda: eye + difference), difference
+    weight = torch.nn.Parameter(torch.from_numpy(_principal_directions(centred, config.out_dim)))
+    return (lambda: weight), weight
 
 
 def _kept_backbone(centred: np.ndarray, learnt: np.ndarray, share: float) -> np.ndarray | None:

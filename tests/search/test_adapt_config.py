@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from search.embedding import adapt
 from search.embedding.adapt import AdaptConfig, AdaptError, Projection, projection_load, projection_train
 
-from .test_adapt_engine import synthetic
+from .test_adapt_engine import PER_CLASS, nearest_mean_accuracy, synthetic
 
 # The first slice's defaults, written out: today's defaults may differ.
 FIRST_SLICE = {
@@ -101,3 +102,38 @@ def test_a_large_keep_backbone_ranks_as_the_centred_backbone_does():
 def test_a_negative_keep_backbone_is_refused():
     with pytest.raises(AdaptError, match="keep_backbone"):
         AdaptConfig(keep_backbone=-1.0).check()
+
+
+def test_the_identity_start_learns_a_full_map_from_the_backbone_itself():
+    x, labels = synthetic()
+    test = np.arange(len(labels)) % PER_CLASS >= 14
+    config = AdaptConfig(start="identity", learning_rate=3e-2, temperature=0.3, batch_size=64, seed=3)
+    projection = projection_train(x[~test], labels[~test], labels[~test] % 3, config=config)
+
+    assert projection.in_dim == projection.out_dim == x.shape[1]
+    # The backbone itself (the start) scores 0.125 here, chance 1/12.
+    assert nearest_mean_accuracy(projection, x, labels, test) >= 0.75
+
+
+def test_before_any_step_the_identity_start_ranks_as_the_centred_backbone(monkeypatch):
+    monkeypatch.setattr(adapt, "_cosine_softmax", lambda z, heads, labels, t: (z.sum() + heads.sum()) * 0.0)
+    x, labels = synthetic()
+    projection = projection_train(x, labels, labels % 3, config=AdaptConfig(start="identity", max_epochs=2))
+
+    np.testing.assert_allclose(projection.weight, np.eye(x.shape[1]), atol=1e-6)
+
+
+def test_identity_pull_keeps_the_map_nearer_the_identity():
+    x, labels = synthetic()
+
+    def distance(pull: float) -> float:
+        config = AdaptConfig(start="identity", max_epochs=5, learning_rate=3e-3, identity_pull=pull, seed=3)
+        weight = projection_train(x, labels, labels % 3, config=config).weight
+        return float(np.linalg.norm(weight - np.eye(x.shape[1])))
+
+    assert distance(1.0) < 0.5 * distance(0.0)
+
+
+def test_an_unknown_start_is_refused():
+    with pytest.raises(AdaptError, match="'principal' or 'identity'"):
+        AdaptConfig(start="random").check()
