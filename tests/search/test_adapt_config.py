@@ -68,9 +68,11 @@ def test_keep_backbone_is_part_of_the_fingerprint_and_survives_saving(tmp_path):
 
 def test_keep_backbone_puts_the_backbone_vector_in_front_of_the_learnt_block():
     x, labels = synthetic()
-    config = AdaptConfig(out_dim=4, max_epochs=3, keep_backbone=2.0, seed=3)
+    config = AdaptConfig.principal(out_dim=4, max_epochs=3, keep_backbone=2.0, seed=3)
     projection = projection_train(x, labels, labels % 3, config=config)
-    learnt = projection_train(x, labels, labels % 3, config=AdaptConfig(out_dim=4, max_epochs=3, seed=3))
+    learnt = projection_train(
+        x, labels, labels % 3, config=AdaptConfig.principal(out_dim=4, max_epochs=3, seed=3)
+    )
 
     d = x.shape[1]
     assert projection.in_dim == d and projection.out_dim == d + 4
@@ -88,7 +90,7 @@ def test_keep_backbone_puts_the_backbone_vector_in_front_of_the_learnt_block():
 def test_a_large_keep_backbone_ranks_as_the_centred_backbone_does():
     x, labels = synthetic()
     projection = projection_train(
-        x, labels, labels % 3, config=AdaptConfig(out_dim=4, max_epochs=3, keep_backbone=1000.0)
+        x, labels, labels % 3, config=AdaptConfig.principal(out_dim=4, max_epochs=3, keep_backbone=1000.0)
     )
     centred = x - projection.mean
     backbone = centred / np.linalg.norm(centred, axis=1, keepdims=True)
@@ -107,7 +109,9 @@ def test_a_negative_keep_backbone_is_refused():
 def test_the_identity_start_learns_a_full_map_from_the_backbone_itself():
     x, labels = synthetic()
     test = np.arange(len(labels)) % PER_CLASS >= 14
-    config = AdaptConfig(start="identity", learning_rate=3e-2, temperature=0.3, batch_size=64, seed=3)
+    config = AdaptConfig(
+        start="identity", identity_pull=0.0, learning_rate=3e-2, temperature=0.3, batch_size=64, seed=3
+    )
     projection = projection_train(x[~test], labels[~test], labels[~test] % 3, config=config)
 
     assert projection.in_dim == projection.out_dim == x.shape[1]
