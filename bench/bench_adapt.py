@@ -46,6 +46,7 @@ from bench.adapt_features import (  # noqa: E402
     scene_query_features,
 )
 from bench.adapt_timing import backbone_cost, training_10k  # noqa: E402
+from bench.adapt_tune import FIRST_SLICE, TRIED, copy_choice, fashion_choice, identity  # noqa: E402
 from bench.bench_quality import fashion_split, precision_and_map  # noqa: E402
 from bench.bench_scenes import RULES, ranks, rule_scores  # noqa: E402
 from bench.devdata import (  # noqa: E402
@@ -57,12 +58,8 @@ from bench.devdata import (  # noqa: E402
 from search.embedding import EmbedderConfig, build_embedder  # noqa: E402
 from search.embedding.adapt import AdaptConfig, Projection, product_split, projection_train  # noqa: E402
 
-CONFIGS = {"default": AdaptConfig()}
+CONFIGS = {"first slice": FIRST_SLICE, "default": AdaptConfig()}
 SEED = 2026
-
-
-def identity(x: np.ndarray) -> np.ndarray:
-    return x
 
 
 def trained(
@@ -82,7 +79,9 @@ def trained(
 # --- Fashion-MNIST ---------------------------------------------------------------------------------
 
 
-def fashion(cache: FeatureCache, root: Path, configs: dict[str, AdaptConfig], per_class: int) -> None:
+def fashion(
+    cache: FeatureCache, root: Path, configs: dict[str, AdaptConfig], per_class: int, tune: bool
+) -> None:
     images, labels = fashion_mnist_test(root)
     q_idx, g_idx = fashion_split(labels, 10000)
     test = fashion_features(cache, images, np.concatenate([q_idx, g_idx]), "test")
@@ -96,34 +95,14 @@ def fashion(cache: FeatureCache, root: Path, configs: dict[str, AdaptConfig], pe
     )
     rows = {"off-the-shelf (backbone, 1280 d)": identity}
     for name, config in configs.items():
-        rows[f"adapted: {name} ({config.out_dim} d)"] = trained(train, train_lab, train_lab, config).project
-    if len(configs) > 1:
-        _fashion_choice(train, train_lab, configs)
+        projection = trained(train, train_lab, train_lab, config)
+        rows[f"adapted: {name} ({projection.out_dim} d)"] = projection.project
+    if tune:
+        fashion_choice(train, train_lab, configs, trained, SEED)
     print(f"  {'vectors':<44}{'test P@10':>11}{'test mAP':>10}")
     for label, space in rows.items():
         p10, mean_ap = precision_and_map(space(q), q_lab, space(g), g_lab)
         print(f"  {label:<44}{p10:>11.3f}{mean_ap:>10.3f}")
-
-
-def _fashion_choice(train: np.ndarray, labels: np.ndarray, configs: dict[str, AdaptConfig]) -> None:
-    """Where a choice among configs is read: a validation part of the TRAINING set (1 in 5 of each
-    class: 500 queries against the rest of it), each config trained on the other 4 in 5."""
-    rng = np.random.default_rng(SEED)
-    check = np.zeros(len(train), dtype=bool)
-    for c in range(10):
-        members = np.flatnonzero(labels == c)
-        check[rng.choice(members, size=len(members) // 5, replace=False)] = True
-    vq = np.concatenate([np.flatnonzero(check & (labels == c))[:50] for c in range(10)])
-    vg = np.setdiff1d(np.flatnonzero(check), vq)
-    print(f"  validation (training set only): {len(vq)} queries vs {len(vg)}")
-    for name, config in [("off-the-shelf", None), *configs.items()]:
-        space = (
-            identity
-            if config is None
-            else trained(train[~check], labels[~check], labels[~check], config).project
-        )
-        p10, mean_ap = precision_and_map(space(train[vq]), labels[vq], space(train[vg]), labels[vg])
-        print(f"    {name:<42}{p10:>11.3f}{mean_ap:>10.3f}")
 
 
 # --- copy detection --------------------------------------------------------------------------------
@@ -156,7 +135,7 @@ def training_rows(
     )
 
 
-def copy_detection(photos: dict, root: Path, configs: dict[str, AdaptConfig]) -> None:
+def copy_detection(photos: dict, root: Path, configs: dict[str, AdaptConfig], tune: bool) -> None:
     paths = photos["paths"]
     backgrounds = {str(p.relative_to(root)) for p in scene_backgrounds(root) if p.is_relative_to(root)}
     evaluable = np.flatnonzero([p not in backgrounds for p in paths])
@@ -170,6 +149,9 @@ def copy_detection(photos: dict, root: Path, configs: dict[str, AdaptConfig]) ->
         f"queries; training per fold: the other {len(paths) - len(folds[0])}-{len(paths) - len(folds[1])} "
         f"photos, each with {len(photos['variant_kinds'])} variants ({', '.join(sorted(kinds))})"
     )
+    if tune:
+        rows_of = lambda chosen: training_rows(photos, chosen, kinds)  # noqa: E731
+        copy_choice(photos, folds, evaluable, rows_of, configs, trained, SEED)
     results: dict[str, dict[str, list]] = {}
     for name, config in [("off-the-shelf", None), *configs.items()]:
         per_edit: dict[str, list] = {n: [] for n in names}
@@ -241,6 +223,14 @@ def main() -> None:
     parser.add_argument("--data", help="photo sets folder (default: $SHOP_SEARCH_DEVDATA or var/devdata)")
     parser.add_argument("--cache", default=str(CACHE_DEFAULT), help="where backbone features are cached")
     parser.add_argument("--only", default="fashion,copy,scenes", help="fashion,copy,scenes and/or timing")
+    parser.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"the projection configs compared: default and/or {', '.join(TRIED)}",
+    )
+    parser.add_argument(
+        "--tune", action="store_true", help="also the tune figures the choice is read on (adapt_tune.py)"
+    )
     parser.add_argument("--fashion-per-class", type=int, default=1000, help="training images per class")
     parser.add_argument("--reshot", type=int, default=4, help="re-shot variants per photo")
     parser.add_argument("--scene", type=int, default=4, help="in-a-scene variants per photo and half")
@@ -257,6 +247,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     parts = set(args.only.split(","))
+    known = {"default": AdaptConfig(), **TRIED}
+    unknown = [name for name in args.configs.split(",") if name not in known]
+    if unknown:
+        parser.error(f"unknown config(s) {', '.join(unknown)}: choose among {', '.join(known)}")
+    configs = {name: known[name] for name in args.configs.split(",")}
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
     root = data_dir(args.data)
     with tempfile.TemporaryDirectory() as empty_home:
@@ -266,14 +261,14 @@ def main() -> None:
     print(f"model: {embedder.label} ({embedder.fingerprint})", flush=True)
     cache = FeatureCache(Path(args.cache), embedder)
     if "fashion" in parts:
-        fashion(cache, root, CONFIGS, args.fashion_per_class)
+        fashion(cache, root, configs, args.fashion_per_class, args.tune)
     if parts & {"copy", "scenes", "timing"}:
         photos = photo_features(cache, root, seed=SEED, reshot=args.reshot, scene=args.scene)
         if "copy" in parts:
-            copy_detection(photos, root, CONFIGS)
+            copy_detection(photos, root, configs, args.tune)
         if "scenes" in parts:
             queries = scene_query_features(cache, root, seed=SEED, per_product=4, objects=args.objects)
-            scenes(photos, queries, CONFIGS)
+            scenes(photos, queries, configs)
         if "timing" in parts:
             backbone_cost(photos, embedder, root)
             training_10k(photos, max_epochs=args.timing_epochs)

@@ -1,17 +1,20 @@
-"""Catalog-adapted projection: a small linear map learnt on top of the frozen backbone. No Django here.
+"""Catalog-adapted projection: a linear map learnt on top of the frozen backbone. No Django here.
 
 Input: backbone features (n, d) float32 with, per row, a product id and a category id (-1: none). The
 rows of one product are its catalog photos and the shopper-like variants made from them
 (search.relevance.variants), so they are one another's positives. Output: ``Projection``, which maps a
-backbone vector to an L2-normalised vector of ``out_dim`` (256 by default).
+backbone vector to an L2-normalised vector. By default (``start`` "identity") the map is d x d and
+starts as the identity, i.e. as the backbone itself; weight decay and ``identity_pull`` pull it back
+there, so it moves only as far as the catalog asks and keeps the detail that tells a photo from a
+look-alike (the first slice's kind, ``start`` "principal": ``out_dim`` dimensions from the principal
+directions, lost it: docs/benchmarks.md). ``keep_backbone`` (tried, not the default) puts the
+backbone's own vector in front of a learnt block instead. Either way it is one linear map.
 
 The loss is a softmax over the training products (a cosine classifier: each product has a learnt
 prototype, the rows are pulled to their product's and pushed from the others') plus the same over
 categories, weighted by ``category_weight``. The prototypes are thrown away after training; only the
-projection is kept. It starts from the features' principal directions, so before any step it ranks
-photos almost as the backbone does, and early stopping (on rows of the training products set aside
-per product) keeps the best epoch. Everything is seeded: the same input and config give the same
-weights and fingerprint.
+projection is kept. Early stopping (on rows of the training products set aside per product) keeps the
+best epoch. Everything is seeded: the same input and config give the same weights and fingerprint.
 
 The fingerprint (sha256 of weights, config and training-data version) is part of the model fingerprint
 once a merchant switches to the projection (search.embedding.projected); nothing here switches anything.
@@ -22,47 +25,31 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .adapt_config import SINCE_FIRST_SLICE, AdaptConfig, AdaptError
+
+__all__ = [
+    "SINCE_FIRST_SLICE",
+    "AdaptConfig",
+    "AdaptError",
+    "Projection",
+    "product_split",
+    "projection_train",
+]
+
 FORMAT_VERSION = 1
-
-
-class AdaptError(ValueError):
-    """Training input or a projection file that cannot be used; the message says why."""
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    out_dim: int = 256
-    temperature: float = 0.2  # of the cosine softmax; sharper (0.05) saturated and learnt slowly
-    category_weight: float = 0.3  # the category term's share of the loss (0: products only)
-    learning_rate: float = 1e-2
-    weight_decay: float = 1e-4
-    batch_size: int = 256
-    max_epochs: int = 100
-    patience: int = 10  # epochs without a better validation loss before stopping
-    validation_share: float = 0.15  # of each training product's rows, set aside for early stopping
-    seed: int = 2026
-
-    def check(self) -> None:
-        if self.out_dim < 2:
-            raise AdaptError(f"The projection needs at least 2 dimensions, not {self.out_dim}.")
-        if not 0 < self.temperature <= 1 or self.category_weight < 0:
-            raise AdaptError("The temperature must be in (0, 1] and the category weight not negative.")
-        if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 2:
-            raise AdaptError("max_epochs and patience must be at least 1, batch_size at least 2.")
-        if not 0 <= self.validation_share < 1:
-            raise AdaptError(f"The validation share must be in [0, 1), not {self.validation_share}.")
 
 
 @dataclass
 class Projection:
-    """x -> normalise((x - mean) @ weight); weight is (d, out_dim)."""
+    """x -> normalise((x - mean) @ weight); weight is (d, out_dim), or (d, d + out_dim) with the
+    backbone kept (its first d columns a multiple of the identity)."""
 
     weight: np.ndarray
     mean: np.ndarray
@@ -83,7 +70,7 @@ class Projection:
         digest = hashlib.sha256()
         digest.update(np.ascontiguousarray(self.weight, dtype="<f4").tobytes())
         digest.update(np.ascontiguousarray(self.mean, dtype="<f4").tobytes())
-        digest.update(json.dumps(asdict(self.config), sort_keys=True).encode())
+        digest.update(json.dumps(self.config.record(), sort_keys=True).encode())
         digest.update(self.data_version.encode())
         return digest.hexdigest()
 
@@ -109,7 +96,7 @@ class Projection:
     def _write(self, handle) -> None:
         meta = {
             "format": FORMAT_VERSION,
-            "config": asdict(self.config),
+            "config": self.config.record(),
             "data_version": self.data_version,
             "trained": self.trained,
             "fingerprint": self.fingerprint,
@@ -139,7 +126,7 @@ def _projection_read(source, path: str) -> Projection:
     if meta.get("format") != FORMAT_VERSION:
         raise AdaptError(f"{path} has projection format {meta.get('format')}, expected {FORMAT_VERSION}.")
     projection = Projection(
-        weight, mean, AdaptConfig(**meta["config"]), meta["data_version"], meta["trained"]
+        weight, mean, AdaptConfig.from_record(meta["config"]), meta["data_version"], meta["trained"]
     )
     if projection.fingerprint != meta["fingerprint"]:
         raise AdaptError(f"{path} is damaged: its weights do not match the fingerprint it was saved with.")
@@ -174,7 +161,7 @@ def projection_train(
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2 or len(x) != len(product_ids) or len(x) != len(category_ids):
         raise AdaptError("features, product_ids and category_ids must have one row each per example.")
-    if config.out_dim > x.shape[1]:
+    if config.out_dim > x.shape[1] and config.start == "principal":
         raise AdaptError(
             f"The projection cannot have more dimensions ({config.out_dim}) than its input ({x.shape[1]})."
         )
@@ -188,20 +175,20 @@ def projection_train(
     rng = np.random.default_rng(config.seed)
     fit, check = _validation_rows(product_index, config.validation_share, rng)
     mean = x[fit].mean(axis=0)
-    weight = torch.nn.Parameter(torch.from_numpy(_principal_directions(x[fit] - mean, config.out_dim)))
+    weight, parameter = _starting_map(x[fit] - mean, config)
     inputs = torch.from_numpy(x - mean)
-    z0 = F.normalize(inputs[fit] @ weight.detach(), dim=1)
+    z0 = F.normalize(inputs[fit] @ weight().detach(), dim=1)
     product_heads = torch.nn.Parameter(_prototypes(z0, torch.from_numpy(product_index[fit]), len(products)))
     category_heads = torch.nn.Parameter(
         _prototypes(z0, torch.from_numpy(category_index[fit]), len(categories))
     )
     optimiser = torch.optim.AdamW(
-        [weight, product_heads, category_heads], lr=config.learning_rate, weight_decay=config.weight_decay
+        [parameter, product_heads, category_heads], lr=config.learning_rate, weight_decay=config.weight_decay
     )
     p_labels, c_labels = torch.from_numpy(product_index), torch.from_numpy(category_index)
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
-        z = F.normalize(inputs[rows] @ weight, dim=1)
+        z = F.normalize(inputs[rows] @ weight(), dim=1)
         loss = _cosine_softmax(z, product_heads, p_labels[rows], config.temperature)
         if config.category_weight and len(categories) > 1:
             loss = loss + config.category_weight * _cosine_softmax(
@@ -209,22 +196,27 @@ def projection_train(
             )
         return loss
 
-    best, best_loss, since, history = weight.detach().clone(), float("inf"), 0, []
+    best, best_loss, since, history = weight().detach().clone(), float("inf"), 0, []
     for _epoch in range(config.max_epochs):
         order = rng.permutation(fit)
         for start in range(0, len(order), config.batch_size):
             optimiser.zero_grad()
-            loss_of(order[start : start + config.batch_size]).backward()
+            loss = loss_of(order[start : start + config.batch_size])
+            if config.identity_pull and config.start == "identity":
+                loss = loss + config.identity_pull * (parameter**2).sum()
+            loss.backward()
             optimiser.step()
         with torch.no_grad():
             watched = float(loss_of(check if len(check) else fit))
         history.append(round(watched, 5))
         if watched < best_loss - 1e-4:
-            best, best_loss, since = weight.detach().clone(), watched, 0
+            best, best_loss, since = weight().detach().clone(), watched, 0
         else:
             since += 1
             if since >= config.patience:
                 break
+    learnt = best.numpy().astype(np.float32)
+    kept = _kept_backbone(x[fit] - mean, learnt, config.keep_backbone)
     trained = {
         "rows": int(len(x)),
         "products": int(len(products)),
@@ -234,7 +226,36 @@ def projection_train(
         "validation_loss": history,
         "validation_rows": int(len(check)),
     }
-    return Projection(best.numpy().astype(np.float32), mean.astype(np.float32), config, data_version, trained)
+    if kept is not None:
+        trained["backbone_scale"] = round(float(kept[0, 0]), 6)
+        learnt = np.concatenate([kept, learnt], axis=1)
+    return Projection(learnt, mean.astype(np.float32), config, data_version, trained)
+
+
+def _starting_map(centred: np.ndarray, config: AdaptConfig) -> tuple:
+    """(the map as a function of the trained parameter, that parameter). "principal": the top out_dim
+    principal directions, trained as they are. "identity": the d x d identity plus a trained
+    difference, so training starts from the backbone itself and weight decay (and identity_pull) pull
+    the map back towards it."""
+    if config.start == "identity":
+        eye = torch.eye(centred.shape[1])
+        difference = torch.nn.Parameter(torch.zeros_like(eye))
+        return (lambda: eye + difference), difference
+    weight = torch.nn.Parameter(torch.from_numpy(_principal_directions(centred, config.out_dim)))
+    return (lambda: weight), weight
+
+
+def _kept_backbone(centred: np.ndarray, learnt: np.ndarray, share: float) -> np.ndarray | None:
+    """The block that keeps the backbone's own vector, ``share`` x s x identity (d, d); s makes the two
+    blocks of the same typical length on the training rows (medians), so ``share`` means the same
+    whatever the learnt block's scale. None when nothing is kept. Still one linear map: the saved
+    projection, the ProjectedEmbedder and the loader do not change."""
+    if not share:
+        return None
+    learnt_length = np.median(np.linalg.norm(centred @ learnt, axis=1))
+    backbone_length = np.median(np.linalg.norm(centred, axis=1))
+    scale = share * learnt_length / max(backbone_length, 1e-12)
+    return (scale * np.eye(centred.shape[1])).astype(np.float32)
 
 
 def _cosine_softmax(

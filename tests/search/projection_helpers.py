@@ -15,7 +15,7 @@ def train(*, better: bool | None = None) -> AdaptedProjection:
     plumbing tests only: 3 epochs on 5 products say nothing about quality)."""
     data = adapt_features(variants=1, seed=5)
     result = adapt_compare(
-        data, held_out=0.3, seed=5, config=AdaptConfig(out_dim=16, max_epochs=3), save=False
+        data, held_out=0.3, seed=5, config=AdaptConfig.principal(out_dim=16, max_epochs=3), save=False
     )
     if better is not None:
         verdict = "Taken as better by the test." if better else "Taken as NOT better by the test."

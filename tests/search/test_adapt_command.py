@@ -50,6 +50,16 @@ def test_the_command_prints_backbone_and_projection_rows_and_a_verdict(relevance
     assert "(cached)" in again and "held out 2 products." in again
 
 
+def test_by_default_the_projection_is_a_full_map_as_wide_as_the_backbone(relevance_shop, var_dir):
+    """No --dim: the map learnt from the backbone itself (start "identity"), so a switch to it keeps
+    the index's width; --dim asks for the first slice's smaller kind (the test above)."""
+    out = train("--variants", "1", "--max-epochs", "2")
+
+    (recorded,) = AdaptedProjection.objects.all()
+    assert recorded.out_dim == recorded.in_dim == 1280
+    assert any(line.startswith("  projected (1280 d) ") for line in out.splitlines())
+
+
 def test_features_hold_each_photo_and_its_variants_once(relevance_shop, var_dir):
     data = adapt_features(variants=3, seed=5)
 

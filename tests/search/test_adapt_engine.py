@@ -31,7 +31,7 @@ def nearest_mean_accuracy(projection, x, labels, test):
     return float(((z[test] @ means.T).argmax(axis=1) == labels[test]).mean())
 
 
-SMALL = AdaptConfig(
+SMALL = AdaptConfig.principal(
     out_dim=4, max_epochs=100, patience=10, learning_rate=3e-2, temperature=0.3, batch_size=64, seed=3
 )
 
@@ -58,11 +58,13 @@ def test_without_a_working_loss_the_same_set_stays_near_chance(monkeypatch):
 
 def test_training_is_deterministic_and_the_fingerprint_follows_weights_config_and_data():
     x, labels = synthetic()
-    config = AdaptConfig(out_dim=4, max_epochs=5, seed=7)
+    config = AdaptConfig.principal(out_dim=4, max_epochs=5, seed=7)
     first = projection_train(x, labels, labels % 3, config=config, data_version="v1")
     again = projection_train(x, labels, labels % 3, config=config, data_version="v1")
     other_data = projection_train(x, labels, labels % 3, config=config, data_version="v2")
-    other_seed = projection_train(x, labels, labels % 3, config=AdaptConfig(out_dim=4, max_epochs=5, seed=8))
+    other_seed = projection_train(
+        x, labels, labels % 3, config=AdaptConfig.principal(out_dim=4, max_epochs=5, seed=8)
+    )
 
     assert first.fingerprint == again.fingerprint and np.array_equal(first.weight, again.weight)
     assert other_data.fingerprint != first.fingerprint
@@ -72,7 +74,7 @@ def test_training_is_deterministic_and_the_fingerprint_follows_weights_config_an
 def test_save_and_load_keep_the_fingerprint_and_the_vectors(tmp_path):
     x, labels = synthetic()
     projection = projection_train(
-        x, labels, labels % 3, config=AdaptConfig(out_dim=4, max_epochs=3), data_version="d"
+        x, labels, labels % 3, config=AdaptConfig.principal(out_dim=4, max_epochs=3), data_version="d"
     )
     path = tmp_path / "p.npz"
     projection.save(path)
@@ -86,7 +88,9 @@ def test_save_and_load_keep_the_fingerprint_and_the_vectors(tmp_path):
 
 def test_a_damaged_or_foreign_file_is_refused(tmp_path):
     x, labels = synthetic()
-    projection = projection_train(x, labels, labels % 3, config=AdaptConfig(out_dim=4, max_epochs=2))
+    projection = projection_train(
+        x, labels, labels % 3, config=AdaptConfig.principal(out_dim=4, max_epochs=2)
+    )
     projection.weight[0, 0] += 1.0  # changed after training: the saved fingerprint no longer matches
     meta_fingerprint = projection.fingerprint
     path = tmp_path / "p.npz"
@@ -119,8 +123,8 @@ def test_the_split_is_by_product_seeded_and_leaves_both_sides_something():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (AdaptConfig(out_dim=64), "more dimensions"),
-        (AdaptConfig(out_dim=1), "at least 2 dimensions"),
+        (AdaptConfig.principal(out_dim=64), "more dimensions"),
+        (AdaptConfig.principal(out_dim=1), "at least 2 dimensions"),
         (AdaptConfig(max_epochs=0), "max_epochs"),
     ],
 )

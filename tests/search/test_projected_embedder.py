@@ -20,7 +20,9 @@ def random_projection(
 ) -> Projection:
     rng = np.random.default_rng(seed)
     weight = rng.standard_normal((in_dim, out_dim)).astype(np.float32)
-    return Projection(weight, np.zeros(in_dim, np.float32), AdaptConfig(out_dim=out_dim), data_version)
+    return Projection(
+        weight, np.zeros(in_dim, np.float32), AdaptConfig.principal(out_dim=out_dim), data_version
+    )
 
 
 def photos() -> list[Image.Image]:

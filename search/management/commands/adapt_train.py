@@ -1,7 +1,7 @@
 """Train a catalog-adapted projection on some products and compare it with the backbone on the others.
 
     manage.py adapt_train [--variants 2] [--held-out 0.3] [--seed 2026] [--split-seed N]
-        [--dim 256] [--max-epochs 100]
+        [--dim N] [--max-epochs 100]
 
 Prints the held-out figures of the backbone and of the projection and which is better, and records the
 projection (search.services.projections) for the admin's "Adapted projections" page, where staff can
@@ -43,7 +43,12 @@ class Command(BaseCommand):
             help="seed of the product split and training (default: --seed); "
             "another split reuses the cached features",
         )
-        parser.add_argument("--dim", type=int, default=AdaptConfig.out_dim, help="projected dimensions")
+        parser.add_argument(
+            "--dim",
+            type=int,
+            help="learn a smaller map of this many dimensions from the principal directions (the first "
+            "slice's kind) instead of the default: a full map from the backbone itself, as wide as it",
+        )
         parser.add_argument("--max-epochs", type=int, default=AdaptConfig.max_epochs)
 
     def handle(self, *args, **options) -> None:
@@ -52,7 +57,11 @@ class Command(BaseCommand):
                 f"--held-out must be between 0 and 1 (a share of products), not {options['held_out']}."
             )
         split_seed = options["seed"] if options["split_seed"] is None else options["split_seed"]
-        config = AdaptConfig(out_dim=options["dim"], max_epochs=options["max_epochs"], seed=split_seed)
+        config = AdaptConfig(max_epochs=options["max_epochs"], seed=split_seed)
+        if options["dim"] is not None:
+            config = AdaptConfig.principal(
+                out_dim=options["dim"], max_epochs=options["max_epochs"], seed=split_seed
+            )
         try:
             config.check()
         except AdaptError as exc:
