@@ -47,12 +47,13 @@ GRID = [(x, y, 0.5, 0.5) for x in (0.0, 0.25, 0.5) for y in (0.0, 0.25, 0.5)]
 CANDIDATES = 20
 
 
-def evidence(root: Path, cache: Path, with_crops: bool) -> dict:
-    """The cached evidence (computed on first use, crops added when asked)."""
+def evidence(photo_sets: str | None, cache: Path, with_crops: bool) -> dict:
+    """The cached evidence (computed on first use, crops added when asked). The photo sets are read
+    (and fetched, if missing) only when the cache lacks what is asked."""
     data = pickle.loads(cache.read_bytes()) if cache.exists() else None
     if data is not None and (data.get("crops") or not with_crops):
         return data
-    scenes = build_scene_set(root, seed=2026)
+    scenes = build_scene_set(data_dir(photo_sets), seed=2026)
     with tempfile.TemporaryDirectory() as empty_home:
         embedder = build_embedder(
             EmbedderConfig(backbone="resnet50", torch_home=empty_home, allow_download=False)
@@ -196,7 +197,7 @@ def main() -> None:
     parser.add_argument("--crops", action="store_true", help="also the rules that embed more crops")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
-    data = evidence(data_dir(args.data), args.cache, args.crops)
+    data = evidence(args.data, args.cache, args.crops)
     catalog, crops = data["catalog"], data.get("crops") or [None] * len(data["rows"])
     print(f"\n{'rule':<38}{'tune R@1 / R@10':>18}{'test R@1 / R@10':>18}")
     for name, rule in rules(catalog, args.crops).items():
