@@ -72,11 +72,14 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def training_10k(photos: dict, *, max_epochs: int, variants_list: tuple[int, ...] = (2,)) -> None:
-    own, other = real_cosines(photos)
+def training_10k(
+    cosines: tuple[float, float], *, max_epochs: int, source: str, variants_list: tuple[int, ...] = (2,)
+) -> None:
+    """``cosines``: (photo-variant, photo-photo) mean cosines to draw the rows with (``real_cosines``)."""
+    own, other = cosines
     print(
         f"\nTraining for a {PHOTOS:,}-photo catalog ({PHOTOS // PHOTOS_PER_PRODUCT:,} products, "
-        f"{CATEGORIES} categories); real photos: mean cosine photo-variant {own:.3f}, photo-photo {other:.3f}"
+        f"{CATEGORIES} categories); {source}: mean cosine photo-variant {own:.3f}, photo-photo {other:.3f}"
     )
     print(
         f"  {'variants':>8}{'rows':>9}{'epochs':>8}{'s/epoch':>9}{'wall s':>8}{'CPU s':>8}"
@@ -98,6 +101,13 @@ def training_10k(photos: dict, *, max_epochs: int, variants_list: tuple[int, ...
         print(
             f"  {variants:>8}{len(rows):>9,}{epochs:>8}{seconds / epochs:>9.2f}{seconds:>8.1f}{cpu:>8.1f}"
             f"{max_rss_mb():>13.0f}{inside:>7.3f}/{between:.3f}",
+            flush=True,
+        )
+        trained = projection.trained
+        print(
+            f"  (early stopping watched {trained['validation_rows']:,} held-out rows, "
+            f"best epoch {trained['best_epoch']}; "
+            f"load average now {os.getloadavg()[0]:.2f})",
             flush=True,
         )
         del rows

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_adapt.py [--data DIR] [--cache DIR] [--only fashion,copy,scenes]
     /usr/bin/time -v .venv/bin/python bench/bench_adapt.py --only timing     # 10k photos, alone
+    .venv/bin/python bench/bench_adapt.py --only timing --timing-cosines 0.583,0.214   # training only
 
 Model: the EfficientNet-Lite0 offline fallback the site runs here (as bench_quality.py loads it).
 Backbone features are cached (bench/adapt_features.py): a re-run only trains. Every projection is
@@ -45,7 +46,7 @@ from bench.adapt_features import (  # noqa: E402
     photo_features,
     scene_query_features,
 )
-from bench.adapt_timing import backbone_cost, training_10k  # noqa: E402
+from bench.adapt_timing import backbone_cost, real_cosines, training_10k  # noqa: E402
 from bench.adapt_tune import FIRST_SLICE, TRIED, copy_choice, fashion_choice, identity  # noqa: E402
 from bench.bench_quality import fashion_split, precision_and_map  # noqa: E402
 from bench.bench_scenes import RULES, ranks, rule_scores  # noqa: E402
@@ -240,6 +241,11 @@ def main() -> None:
         help="scenes: also the object finder's boxes (slow: a feature map each)",
     )
     parser.add_argument(
+        "--timing-cosines",
+        help="timing: OWN,OTHER mean cosines (photo-variant, photo-photo) to draw the synthetic rows with, "
+        "instead of reading them off the real photos' features (which needs their backbone pass first)",
+    )
+    parser.add_argument(
         "--timing-epochs",
         type=int,
         default=AdaptConfig.max_epochs,
@@ -253,6 +259,13 @@ def main() -> None:
         parser.error(f"unknown config(s) {', '.join(unknown)}: choose among {', '.join(known)}")
     configs = {name: known[name] for name in args.configs.split(",")}
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
+    if args.timing_cosines:
+        own, other = (float(value) for value in args.timing_cosines.split(","))
+        parts.discard("timing")
+        training_10k((own, other), max_epochs=args.timing_epochs, source="given (--timing-cosines)")
+        if not parts & {"fashion", "copy", "scenes"}:
+            print(f"load average at end: {os.getloadavg()[0]:.2f}")
+            return
     root = data_dir(args.data)
     with tempfile.TemporaryDirectory() as empty_home:
         # No weights path, an empty cache, no download: the offline fallback, as bench_quality.py.
@@ -271,7 +284,7 @@ def main() -> None:
             scenes(photos, queries, configs)
         if "timing" in parts:
             backbone_cost(photos, embedder, root)
-            training_10k(photos, max_epochs=args.timing_epochs)
+            training_10k(real_cosines(photos), max_epochs=args.timing_epochs, source="real photos")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -120,6 +120,30 @@ def test_the_split_is_by_product_seeded_and_leaves_both_sides_something():
         product_split(np.array([1, 1]), held_out=0.3, seed=0)
 
 
+def test_early_stopping_watches_rows_it_does_not_train_on_even_with_few_rows_per_product():
+    """A shop's product has one to three photos with two variants each: 15 % of its rows rounds to none,
+    yet early stopping must still have held-out rows (else it watches the training loss and never stops)."""
+    few = np.repeat(np.arange(200), 3)  # 200 products x (a photo + 2 variants)
+    fit, check = adapt._validation_rows(few, 0.15, np.random.default_rng(0), 7)
+
+    assert abs(len(check) - 0.15 * len(few)) <= 1
+    assert np.array_equal(np.union1d(fit, check), np.arange(len(few))) and not np.intersect1d(fit, check).size
+    assert set(few[fit]) == set(range(200))  # every product keeps a training row
+    assert np.bincount(few[check]).max() == 1
+    again = adapt._validation_rows(few, 0.15, np.random.default_rng(0), 7)[1]
+    assert np.array_equal(check, again)
+
+
+def test_products_with_enough_rows_are_split_per_product_as_before():
+    many = np.repeat(np.arange(10), 20)
+    rng = np.random.default_rng(5)
+    expected = sorted(i for p in range(10) for i in rng.choice(np.flatnonzero(many == p), 3, replace=False))
+    _, check = adapt._validation_rows(many, 0.15, np.random.default_rng(5), 7)
+
+    assert check.tolist() == expected
+    assert adapt._validation_rows(np.array([0, 1, 2]), 0.15, np.random.default_rng(0), 7)[1].size == 0
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
