@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_adapt.py [--data DIR] [--cache DIR] [--only fashion,copy,scenes]
     /usr/bin/time -v .venv/bin/python bench/bench_adapt.py --only timing     # 10k photos, alone
     .venv/bin/python bench/bench_adapt.py --only timing --timing-cosines 0.583,0.214   # training only
+    ... --timing-cosines 0.583,0.214 --timing-sampled 1024,0 --timing-epochs 10 --timing-rounds 2  # compared
 
 Model: the EfficientNet-Lite0 offline fallback the site runs here (as bench_quality.py loads it).
 Backbone features are cached (bench/adapt_features.py): a re-run only trains. Every projection is
@@ -251,6 +252,12 @@ def main() -> None:
         default=AdaptConfig.max_epochs,
         help="timing: cap the epochs (per-epoch cost)",
     )
+    parser.add_argument(
+        "--timing-sampled",
+        default=str(AdaptConfig.sampled_products),
+        help="timing: the sampled_products values compared, e.g. 1024,0 (0: every product)",
+    )
+    parser.add_argument("--timing-rounds", type=int, default=1, help="timing: runs of each, alternating")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     known = {"default": AdaptConfig(), **TRIED}
@@ -258,11 +265,15 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown config(s) {', '.join(unknown)}: choose among {', '.join(known)}")
     configs = {name: known[name] for name in args.configs.split(",")}
+    timing = {
+        "sampled": tuple(int(value) for value in args.timing_sampled.split(",")),
+        "rounds": args.timing_rounds,
+    }
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs", flush=True)
     if args.timing_cosines:
         own, other = (float(value) for value in args.timing_cosines.split(","))
         parts.discard("timing")
-        training_10k((own, other), max_epochs=args.timing_epochs, source="given (--timing-cosines)")
+        training_10k((own, other), max_epochs=args.timing_epochs, source="given (--timing-cosines)", **timing)
         if not parts & {"fashion", "copy", "scenes"}:
             print(f"load average at end: {os.getloadavg()[0]:.2f}")
             return
@@ -284,7 +295,7 @@ def main() -> None:
             scenes(photos, queries, configs)
         if "timing" in parts:
             backbone_cost(photos, embedder, root)
-            training_10k(real_cosines(photos), max_epochs=args.timing_epochs, source="real photos")
+            training_10k(real_cosines(photos), max_epochs=args.timing_epochs, source="real photos", **timing)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -12,7 +12,9 @@ backbone's own vector in front of a learnt block instead. Either way it is one l
 
 The loss is a softmax over the training products (a cosine classifier: each product has a learnt
 prototype, the rows are pulled to their product's and pushed from the others') plus the same over
-categories, weighted by ``category_weight``. The prototypes are thrown away after training; only the
+categories, weighted by ``category_weight``. On a catalog with more than ``sampled_products`` products a
+step's product softmax runs over its own products and a random draw of the others (sampled softmax), so a
+step costs the same on 5,000 products as on 1,000. The prototypes are thrown away after training; only the
 projection is kept. Early stopping (on rows of the training products set aside per product) keeps the
 best epoch. Everything is seeded: the same input and config give the same weights and fingerprint.
 
@@ -186,10 +188,18 @@ def projection_train(
         [parameter, product_heads, category_heads], lr=config.learning_rate, weight_decay=config.weight_decay
     )
     p_labels, c_labels = torch.from_numpy(product_index), torch.from_numpy(category_index)
+    sampling = 0 < config.sampled_products < len(products)
+    draw = np.random.default_rng([config.seed, 2])  # its own stream: without sampling nothing is drawn
 
-    def loss_of(rows: np.ndarray) -> torch.Tensor:
+    def loss_of(rows: np.ndarray, sample: bool = False) -> torch.Tensor:
         z = F.normalize(inputs[rows] @ weight(), dim=1)
-        loss = _cosine_softmax(z, product_heads, p_labels[rows], config.temperature)
+        heads, labels = product_heads, p_labels[rows]
+        if sample:
+            chosen, renumbered = _sampled_classes(
+                product_index[rows], config.sampled_products, len(products), draw
+            )
+            heads, labels = product_heads[torch.from_numpy(chosen)], torch.from_numpy(renumbered)
+        loss = _cosine_softmax(z, heads, labels, config.temperature)
         if config.category_weight and len(categories) > 1:
             loss = loss + config.category_weight * _cosine_softmax(
                 z, category_heads, c_labels[rows], config.temperature
@@ -201,7 +211,7 @@ def projection_train(
         order = rng.permutation(fit)
         for start in range(0, len(order), config.batch_size):
             optimiser.zero_grad()
-            loss = loss_of(order[start : start + config.batch_size])
+            loss = loss_of(order[start : start + config.batch_size], sample=sampling)
             if config.identity_pull and config.start == "identity":
                 loss = loss + config.identity_pull * (parameter**2).sum()
             loss.backward()
@@ -225,6 +235,7 @@ def projection_train(
         "best_epoch": int(np.argmin(history)) + 1,
         "validation_loss": history,
         "validation_rows": int(len(check)),
+        "sampled_products": config.sampled_products if sampling else 0,
     }
     if kept is not None:
         trained["backbone_scale"] = round(float(kept[0, 0]), 6)
@@ -267,6 +278,19 @@ def _cosine_softmax(
     if not bool(known.any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits[known], labels[known])
+
+
+def _sampled_classes(
+    labels: np.ndarray, count: int, total: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the classes a step's softmax runs over, ``labels`` renumbered into them): every class of the
+    step's rows, and classes drawn at random from the others up to ``count`` in all (or just the step's
+    own when they are more). Sorted, so the same draw gives the same order."""
+    own = np.unique(labels)
+    others = np.setdiff1d(np.arange(total), own, assume_unique=True)
+    extra = rng.choice(others, size=min(len(others), max(0, count - len(own))), replace=False)
+    chosen = np.sort(np.concatenate([own, extra]))
+    return chosen, np.searchsorted(chosen, labels)
 
 
 def _prototypes(z: torch.Tensor, labels: torch.Tensor, count: int) -> torch.Tensor:

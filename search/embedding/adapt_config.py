@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 # Fields added after the first slice, with the value that means "as the first slice trained".
-SINCE_FIRST_SLICE = {"keep_backbone": 0.0, "start": "principal", "identity_pull": 0.0}
+SINCE_FIRST_SLICE = {"keep_backbone": 0.0, "start": "principal", "identity_pull": 0.0, "sampled_products": 0}
 
 
 class AdaptError(ValueError):
@@ -35,6 +35,12 @@ class AdaptConfig:
     # Chosen on tune parts only (docs/benchmarks.md): the first slice's kind lost copy detection.
     start: str = "identity"
     identity_pull: float = 3e-3  # start "identity": the loss adds this x ||map - identity||^2
+    # A catalog with more training products than this: each training step's product softmax runs over
+    # the step's own products plus others drawn at random, this many prototypes in all (sampled
+    # softmax, as "Partial FC" trains face models with millions of classes), so a step's cost stops
+    # growing with the catalog; 0: always over all of them. A catalog with fewer products trains exactly
+    # as with 0. The epoch's validation loss is always over all of them. docs/benchmarks.md: 10k photos.
+    sampled_products: int = 1024
 
     def check(self) -> None:
         if self.out_dim < 2:
@@ -45,6 +51,8 @@ class AdaptConfig:
             raise AdaptError("max_epochs and patience must be at least 1, batch_size at least 2.")
         if not 0 <= self.validation_share < 1:
             raise AdaptError(f"The validation share must be in [0, 1), not {self.validation_share}.")
+        if self.sampled_products < 0 or self.sampled_products == 1:
+            raise AdaptError(f"sampled_products must be 0 (all) or at least 2, not {self.sampled_products}.")
         if self.keep_backbone < 0 or self.identity_pull < 0:
             raise AdaptError("keep_backbone and identity_pull must not be negative.")
         if self.start not in {"principal", "identity"}:
