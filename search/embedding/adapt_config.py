@@ -38,8 +38,9 @@ class AdaptConfig:
     # A catalog with more training products than this: each training step's product softmax runs over
     # the step's own products plus others drawn at random, this many prototypes in all (sampled
     # softmax, as "Partial FC" trains face models with millions of classes), so a step's cost stops
-    # growing with the catalog; 0: always over all of them. A catalog with fewer products trains exactly
-    # as with 0. The epoch's validation loss is always over all of them. docs/benchmarks.md: 10k photos.
+    # growing with the catalog; 0: always over all of them. A catalog with no more products trains
+    # exactly as with 0. The epoch's validation loss is always over all of them (docs/benchmarks.md:
+    # 10k photos).
     sampled_products: int = 1024
 
     def check(self) -> None:
