@@ -126,15 +126,17 @@ LONGER_WORDS = """(selector) => {
   const heights = () => cards.map((card) => Math.round(card.getBoundingClientRect().height));
   const before = heights();
   for (const card of cards) {
-    card.querySelector(".card__name").textContent = "A very long product name, " + "much longer than a card is wide, ".repeat(4);
-    card.querySelector(".card__category").textContent = "Garden furniture, outdoor lighting and barbecue accessories";
+    card.querySelector(".card__name").textContent = "A long name, " + "wider than a card, ".repeat(5);
+    card.querySelector(".card__category").textContent = "Garden furniture, outdoor lighting and barbecues";
     card.querySelector(".card__price").textContent = "123456789.99 EUR";
   }
   return {before, after: heights()};
 }"""
 
 
-def test_a_card_is_as_tall_whatever_its_words(browser, live_server, shop_catalog, serve_media, scene_file, settings, screen):
+def test_a_card_is_as_tall_whatever_its_words(
+    browser, live_server, shop_catalog, serve_media, scene_file, settings, screen
+):
     """A long page is painted while it is still being parsed, so a card laid out late must not make its
     grid row taller: that moved the painted cards beside it (a layout shift seen once under load on the
     slow-photo link above). Every card keeps its height when its name, category and price get longer."""
