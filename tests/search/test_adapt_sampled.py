@@ -95,3 +95,26 @@ def test_a_projection_saved_before_sampling_existed_keeps_its_settings_and_finge
 def test_a_draw_of_fewer_than_two_products_is_refused(value):
     with pytest.raises(AdaptError, match="sampled_products"):
         AdaptConfig(sampled_products=value).check()
+
+
+def test_only_a_sampling_catalog_uses_the_fused_update_and_it_learns_the_same_map(monkeypatch):
+    """The catalogs that sample (the long trainings) update in one fused AdamW pass; the others keep the
+    single-tensor update they were measured with. Both learn the same map, to rounding."""
+    x, labels = synthetic()
+    adamw, fused = adapt.torch.optim.AdamW, []
+
+    def recording(params, **options):
+        fused.append(options.get("fused"))
+        return adamw(params, **options)
+
+    monkeypatch.setattr(adapt.torch.optim, "AdamW", recording)
+    base = dict(start="identity", max_epochs=3, learning_rate=3e-3, batch_size=8, seed=3)
+    sampled = projection_train(x, labels, labels % 3, config=AdaptConfig(**base, sampled_products=3))
+    projection_train(x, labels, labels % 3, config=AdaptConfig(**base, sampled_products=CLASSES))
+    assert fused == [True, None]
+
+    monkeypatch.setattr(
+        adapt.torch.optim, "AdamW", lambda params, **options: adamw(params, **options | {"fused": None})
+    )
+    single = projection_train(x, labels, labels % 3, config=AdaptConfig(**base, sampled_products=3))
+    np.testing.assert_allclose(sampled.weight, single.weight, atol=1e-5)
