@@ -190,3 +190,39 @@ def scene_query_features(
 
 def _load() -> np.ndarray:
     return np.array(os.getloadavg()[0])
+
+
+def scene_variant_boxes(cache: FeatureCache, root: Path, photos: dict, *, seed: int, scene: int) -> dict:
+    """The in-a-scene variants of ``photo_features`` as the shoppers' path searches them: ``boxes``
+    (n, 2 x scene, d), for each variant the vector among the object finder's boxes and the whole photo
+    that is closest to the photo's own original (the evidence rule (b) takes for the right product; no
+    true box needed, so the site can do the same). Aligned with photo_features' scene kinds, tune half
+    first. ``whole_share``: how often the whole photo was the closest."""
+    paths = [root / p for p in photos["paths"]]
+
+    def make() -> dict:
+        scenes = half_scenes(root, cache.folder)
+        finder = ObjectFinder()
+        chosen, wholes = [], 0
+        for path, original in zip(paths, photos["originals"], strict=True):
+            picture = to_rgb(Image.open(path))
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            per_photo = []
+            for offset, half in enumerate(HALVES):
+                for j in range(scene):
+                    rng = variant_rng(seed + 100 * offset + j, sha, "scene")
+                    shot = cache.embedder.load(
+                        variant_make(picture, "scene", rng, scenes[half]), max_pixels=MAX_PIXELS
+                    )
+                    whole, vectors = embed_with_objects(
+                        cache.embedder, shot, finder.find(cache.embedder, shot)
+                    )
+                    evidence = np.concatenate([whole[None, :], vectors])
+                    best = int(np.argmax(evidence @ original))
+                    wholes += best == 0
+                    per_photo.append(evidence[best])
+            chosen.append(np.stack(per_photo))
+        return {"boxes": np.stack(chosen), "whole_share": np.array(wholes / max(1, len(paths) * 2 * scene))}
+
+    key = ["scene-variant-boxes", [str(p) for p in photos["paths"]], seed, scene, ObjectFinder().long_side]
+    return cache.load_or_make("scene-boxes", key, make)

@@ -46,6 +46,7 @@ from bench.adapt_features import (  # noqa: E402
     fashion_train_indices,
     photo_features,
     scene_query_features,
+    scene_variant_boxes,
 )
 from bench.adapt_timing import backbone_cost, real_cosines, training_10k  # noqa: E402
 from bench.adapt_tune import FIRST_SLICE, TRIED, copy_choice, fashion_choice, identity  # noqa: E402
@@ -242,6 +243,13 @@ def main() -> None:
         help="scenes: also the object finder's boxes (slow: a feature map each)",
     )
     parser.add_argument(
+        "--scene-rows",
+        choices=("whole", "boxes"),
+        default="whole",
+        help="copy, scenes: train on each in-a-scene variant's whole photo (as the site trains today) or on "
+        "the object finder's box closest to the product's photo (what the shoppers' path searches)",
+    )
+    parser.add_argument(
         "--timing-cosines",
         help="timing: OWN,OTHER mean cosines (photo-variant, photo-photo) to draw the synthetic rows with, "
         "instead of reading them off the real photos' features (which needs their backbone pass first)",
@@ -288,6 +296,16 @@ def main() -> None:
         fashion(cache, root, configs, args.fashion_per_class, args.tune)
     if parts & {"copy", "scenes", "timing"}:
         photos = photo_features(cache, root, seed=SEED, reshot=args.reshot, scene=args.scene)
+        if args.scene_rows == "boxes":
+            found = scene_variant_boxes(cache, root, photos, seed=SEED, scene=args.scene)
+            columns = np.flatnonzero(np.char.startswith(photos["variant_kinds"].astype(str), "scene-"))
+            photos = {**photos, "variants": photos["variants"].copy()}
+            photos["variants"][:, columns] = found["boxes"]
+            print(
+                f"training rows of the in-a-scene variants: the closest of the object finder's boxes and the "
+                f"whole photo (the whole photo for {float(found['whole_share']):.0%} of them)",
+                flush=True,
+            )
         if "copy" in parts:
             copy_detection(photos, root, configs, args.tune)
         if "scenes" in parts:
