@@ -108,8 +108,8 @@ def test_a_shared_link_keeps_the_servers_rows_and_nothing_shifts(
 
     shifts = browser.execute_script("return window.__shifts")
     # As CLS counts them: a shift within 500 ms of input is the page answering it. The test gives no
-    # input before this point; Chromium has flagged one such shift here under a full run's load (a "things
-    # in the strip" card narrowing as the phone's emulated viewport settled), never one without the flag.
+    # input before this point, yet under a full run's load Chromium once recorded such a shift here (a
+    # card in a "things" strip narrowing as the phone's emulated viewport settled), flagged as after input.
     assert sum(shift["value"] for shift in shifts if not shift["recent"]) == 0, shifts
 
     if link == "things":  # a kept row's link searches its thing in this page, as the script's rows do
