@@ -124,13 +124,9 @@ def photo_features(cache: FeatureCache, root: Path, *, seed: int, reshot: int, s
                 variant_make(picture, "reshot", variant_rng(seed + j, sha, "reshot"), scenes["tune"])
                 for j in range(reshot)
             ]
-            for offset, half in enumerate(HALVES):
-                shots += [
-                    variant_make(
-                        picture, "scene", variant_rng(seed + 100 * offset + j, sha, "scene"), scenes[half]
-                    )
-                    for j in range(scene)
-                ]
+            shots += [
+                _scene_variant(picture, sha, seed, half, j, scenes) for half in HALVES for j in range(scene)
+            ]
             middle = time.perf_counter()
             # Decoded as the site decodes an upload, so a variant's vector is a shopper query's.
             variants.append(
@@ -188,6 +184,15 @@ def scene_query_features(
     return cache.load_or_make("scenes", key, make)
 
 
+def _scene_variant(
+    picture: Image.Image, sha: str, seed: int, half: str, j: int, scenes: dict[str, Scenes]
+) -> bytes:
+    """The j-th in-a-scene variant of a photo in ``half``'s backgrounds (seeded per photo, half and j):
+    photo_features and scene_variant_boxes make the very same ones."""
+    rng = variant_rng(seed + 100 * HALVES.index(half) + j, sha, "scene")
+    return variant_make(picture, "scene", rng, scenes[half])
+
+
 def _load() -> np.ndarray:
     return np.array(os.getloadavg()[0])
 
@@ -208,12 +213,10 @@ def scene_variant_boxes(cache: FeatureCache, root: Path, photos: dict, *, seed: 
             picture = to_rgb(Image.open(path))
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             per_photo = []
-            for offset, half in enumerate(HALVES):
+            for half in HALVES:
                 for j in range(scene):
-                    rng = variant_rng(seed + 100 * offset + j, sha, "scene")
-                    shot = cache.embedder.load(
-                        variant_make(picture, "scene", rng, scenes[half]), max_pixels=MAX_PIXELS
-                    )
+                    data = _scene_variant(picture, sha, seed, half, j, scenes)
+                    shot = cache.embedder.load(data, max_pixels=MAX_PIXELS)
                     whole, vectors = embed_with_objects(
                         cache.embedder, shot, finder.find(cache.embedder, shot)
                     )

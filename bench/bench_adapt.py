@@ -295,22 +295,22 @@ def main() -> None:
     if "fashion" in parts:
         fashion(cache, root, configs, args.fashion_per_class, args.tune)
     if parts & {"copy", "scenes", "timing"}:
-        photos = photo_features(cache, root, seed=SEED, reshot=args.reshot, scene=args.scene)
-        if args.scene_rows == "boxes":
+        photos = training = photo_features(cache, root, seed=SEED, reshot=args.reshot, scene=args.scene)
+        if args.scene_rows == "boxes" and parts & {"copy", "scenes"}:
             found = scene_variant_boxes(cache, root, photos, seed=SEED, scene=args.scene)
             columns = np.flatnonzero(np.char.startswith(photos["variant_kinds"].astype(str), "scene-"))
-            photos = {**photos, "variants": photos["variants"].copy()}
-            photos["variants"][:, columns] = found["boxes"]
+            training = {**photos, "variants": photos["variants"].copy()}  # timing keeps the real variants
+            training["variants"][:, columns] = found["boxes"]
             print(
                 f"training rows of the in-a-scene variants: the closest of the object finder's boxes and the "
                 f"whole photo (the whole photo for {float(found['whole_share']):.0%} of them)",
                 flush=True,
             )
         if "copy" in parts:
-            copy_detection(photos, root, configs, args.tune)
+            copy_detection(training, root, configs, args.tune)
         if "scenes" in parts:
             queries = scene_query_features(cache, root, seed=SEED, per_product=4, objects=args.objects)
-            scenes(photos, queries, configs)
+            scenes(training, queries, configs)
         if "timing" in parts:
             backbone_cost(photos, embedder, root)
             training_10k(real_cosines(photos), max_epochs=args.timing_epochs, source="real photos", **timing)
