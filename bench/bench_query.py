@@ -1,7 +1,7 @@
 """Query latency of photo_search (the one search service) for one 1000x1000 JPEG, split into its
 parts, with object finding (the default) and on the whole photo only, against the model alone.
 
-    .venv/bin/python bench/bench_query.py [--runs 30] [--untrained]
+    .venv/bin/python bench/bench_query.py [--runs 30] [--untrained] [--also-max-area 1]
 
 Sets up a throwaway site in a temporary folder (the embedded defaults: SQLite, filesystem broker,
 media and index under that folder, DJANGO_DEBUG=1), loads the demo catalog with `load_demo` (import,
@@ -16,7 +16,9 @@ as bench/bench_scenes.py splits it (feature map, boxes, crops + one batch), and 
 
 The model is the one the settings resolve (SEARCH_BACKBONE, default resnet50; here, without ImageNet
 ResNet weights, the EfficientNet-Lite0 fallback). --untrained times the requested ResNet with
-random weights instead: speed does not depend on weight values.
+random weights instead: speed does not depend on weight values. --also-max-area A adds a third search,
+with object finding under SEARCH_OBJECTS_MAX_AREA=A (1: the feature map at the full long side, no pixel
+budget), alternated with the others, to compare the map's pixel budget in one run.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def time_object_finding(embedder, data: bytes, parts: dict[str, list[float]]) ->
     finder = ObjectFinder(
         max_objects=settings.SEARCH_MAX_OBJECTS,
         long_side=settings.SEARCH_OBJECTS_LONG_SIDE,
+        max_area=settings.SEARCH_OBJECTS_MAX_AREA,
         min_score=settings.SEARCH_OBJECTS_MIN_SCORE,
     )
     detailed = _detailed(data, decode_query_image(data))
@@ -100,11 +103,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--backbone", default=os.environ.get("SEARCH_BACKBONE", "resnet50"))
     parser.add_argument("--untrained", action="store_true", help="random weights for the requested backbone")
+    parser.add_argument("--also-max-area", type=float, help="also time object finding with this map budget")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
         configure(Path(tmp), args)
         from django.core.management import call_command
+        from django.test import override_settings
 
         from catalog.models import Product
         from search.embedder import current_embedder
@@ -117,32 +122,43 @@ def main() -> None:
         data = query_jpeg()
         print(f"model: {embedder.label}; catalog: {Product.objects.count()} products; query: 1000x1000 JPEG")
 
-        for objects in (True, False):  # warm-up: index mmap, first allocations
-            photo_search(PhotoSource(data=data), k=12, objects=objects)
+        searches = [("objects", True, {}), ("whole", False, {})]
+        if args.also_max_area is not None:
+            searches.append(("other area", True, {"SEARCH_OBJECTS_MAX_AREA": args.also_max_area}))
+        for _, objects, changed in searches:  # warm-up: index mmap, first allocations
+            with override_settings(**changed):
+                photo_search(PhotoSource(data=data), k=12, objects=objects)
         picture = load_image(data, max_pixels=40_000_000)
-        runs: dict[str, dict[str, list[float]]] = {"objects": {}, "whole": {}, "alone": {}}
-        # Alternate the two searches, object finding alone and the model alone, so that load changes on
+        runs: dict[str, dict[str, list[float]]] = {name: {} for name, _, _ in searches}
+        runs["alone"] = {}
+        # Alternate the searches, object finding alone and the model alone, so that load changes on
         # the shared machine hit all of them alike.
         for _ in range(args.runs):
-            for name, objects in (("objects", True), ("whole", False)):
-                result = photo_search(PhotoSource(data=data), k=12, objects=objects)
+            for name, objects, changed in searches:
+                with override_settings(**changed):
+                    result = photo_search(PhotoSource(data=data), k=12, objects=objects)
                 for key, value in result.timings.items():
                     runs[name].setdefault(key, []).append(value)
                 runs[name].setdefault("boxes shown", []).append(len(result.objects))
+                if name == "objects":
+                    hits = result.hits
             time_object_finding(embedder, data, runs["alone"])
             time_model_alone(embedder, picture, runs["alone"])
-            hits = result.hits
-    report(args.runs, runs, hits)
+    report(args.runs, runs, hits, other_area=args.also_max_area)
 
 
-def report(n_runs: int, runs: dict[str, dict[str, list[float]]], hits) -> None:
+def report(
+    n_runs: int, runs: dict[str, dict[str, list[float]]], hits, other_area: float | None = None
+) -> None:
     p50 = {name: {key: median(values) for key, values in parts.items()} for name, parts in runs.items()}
     alone, forward = p50["alone"], p50["alone"]["alone_forward"]
     print(f"top hit: {hits[0].product.name} (score {hits[0].score:.3f})")
     print(f"p50 (median) over {n_runs} runs of each, alternated, milliseconds:")
-    print(f"  {'part':<22}{'with objects':>14}{'whole photo':>14}")
+    columns = ["objects", "whole"] + (["other area"] if other_area is not None else [])
+    heads = ["with objects", "whole photo"] + ([f"max area {other_area:g}"] if other_area is not None else [])
+    print(f"  {'part':<22}" + "".join(f"{head:>16}" for head in heads))
     for key in ("read", "validate", "objects", "model", "index", "db", "total"):
-        cells = "".join(f"{p50[name].get(key, float('nan')):>14.1f}" for name in ("objects", "whole"))
+        cells = "".join(f"{p50[name].get(key, float('nan')):>16.1f}" for name in columns)
         print(f"  photo_search {key:<9}{cells}")
     print(f"  things shown per photo: {p50['objects']['boxes shown']:.0f}")
     finding = [alone[f"finding {name}"] for name in ("feature map", "boxes", "embed", "objects")]
@@ -154,7 +170,7 @@ def report(n_runs: int, runs: dict[str, dict[str, list[float]]], hits) -> None:
         f"  model alone: preprocess {alone['alone_preprocess']:.1f} + forward {forward:.1f}"
         f" = {alone['alone_preprocess'] + forward:.1f}"
     )
-    for name in ("objects", "whole"):
+    for name in columns:
         total = p50[name]["total"]
         ratio = f"total / one forward pass = {total / forward:.1f}"
         print(f"  {name:>7}: {ratio}; total minus the forward pass {total - forward:.1f} ms")

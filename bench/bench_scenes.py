@@ -177,7 +177,7 @@ def object_finding_parts(embedder: Embedder, finder: ObjectFinder, image: Image.
     """Seconds of object finding on one photo, by part: the feature-map pass, finding the boxes in it
     (NumPy), cropping the boxes and embedding them with the whole photo in one batch, and all of it."""
     started = time.perf_counter()
-    grid = embedder.feature_map(image, long_side=finder.long_side)
+    grid = embedder.feature_map(image, long_side=finder.long_side, max_pixels=finder.max_pixels)
     mapped = time.perf_counter()
     boxes = finder.boxes(grid)
     found = time.perf_counter()
@@ -199,6 +199,12 @@ def main() -> None:
     parser.add_argument(
         "--long-sides", default=str(ObjectFinder.long_side), help="feature-map sizes to compare"
     )
+    parser.add_argument(
+        "--max-area",
+        type=float,
+        default=ObjectFinder.max_area,
+        help="the map's pixel budget as a share of long side squared (1 = none: the long side alone)",
+    )
     parser.add_argument("--per-product", type=int, default=4, help="scenes per pasted product")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--runs", type=int, default=40, help="timed queries (alternated); 0 skips timing")
@@ -216,7 +222,7 @@ def main() -> None:
     print(f"model: {embedder.label}", flush=True)
     timings = {}
     for long_side in (int(side) for side in args.long_sides.split(",")):
-        finder = ObjectFinder(long_side=long_side)
+        finder = ObjectFinder(long_side=long_side, max_area=args.max_area)
         if not args.timing_only:
             shots = product_shots(embedder, finder, scenes, root)
             print(

@@ -55,19 +55,20 @@ class VectorCache:
 
         map_method = getattr(type(embedder), "feature_map", None)
 
-        def feature_map(image, *, long_side: int = 448):
+        def feature_map(image, *, long_side: int = 448, max_pixels: int | None = None):
             current = type(embedder).feature_map
             if not cache.enabled or current is not map_method:
-                return current(embedder, image, long_side=long_side)
+                return current(embedder, image, long_side=long_side, max_pixels=max_pixels)
             key = (
                 embedder.fingerprint,
                 long_side,
+                max_pixels,
                 image.mode,
                 image.size,
                 hashlib.sha256(image.tobytes()).digest(),
             )
             if key not in cache.feature_maps:
-                cache.feature_maps[key] = current(embedder, image, long_side=long_side)
+                cache.feature_maps[key] = current(embedder, image, long_side=long_side, max_pixels=max_pixels)
                 cache.computed += 1
             else:
                 cache.reused += 1

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -169,13 +170,18 @@ class Embedder:
             features = F.normalize(output.float(), dim=1)
         return features.cpu().numpy().astype(np.float32, copy=False)
 
-    def feature_map(self, image: Image.Image, *, long_side: int = 448) -> torch.Tensor:
+    def feature_map(
+        self, image: Image.Image, *, long_side: int = 448, max_pixels: int | None = None
+    ) -> torch.Tensor:
         """The backbone's last feature map (dim, h, w), float32 on the CPU, for the whole photo
-        resized to ``long_side`` pixels on its longer side: aspect kept, no centre crop, each side
+        resized to ``long_side`` pixels on its longer side, or smaller when that would hold more than
+        ``max_pixels`` (the pass costs what its pixels do): aspect kept, no centre crop, each side
         rounded to a multiple of 32 so every cell covers whole pixels. One forward pass of the model
         already loaded; it shows where in the photo the model sees things (``search.embedding.objects``)."""
         width, height = image.size
         scale = long_side / max(width, height)
+        if max_pixels is not None and width * height * scale * scale > max_pixels:
+            scale = math.sqrt(max_pixels / (width * height))
         size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         array = np.asarray(rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)

@@ -1,8 +1,8 @@
 """Find the things in a shopper's photo with the backbone the site already runs (no detector model).
 
 One forward pass at a higher resolution (``Embedder.feature_map``: 640 px on the long side, aspect
-kept, no centre crop) gives the backbone's last feature map, a grid of cells (20 x 15 for a 4:3
-photo). A cell is salient when the model sees much there (channel energy, the L2 norm) AND it looks
+kept, no centre crop, with at most a 4:3 photo's pixels: a square photo is mapped at 544 x 544) gives
+the backbone's last feature map, a grid of cells (20 x 15 for a 4:3 photo). A cell is salient when the model sees much there (channel energy, the L2 norm) AND it looks
 unlike the photo's border (1 - cosine to the mean border cell: a desk, a wall, a lawn around the
 thing). Regions of salient cells at several fractions of the peak give candidate boxes, each scored
 by how much saliency it holds for its size times how unlike its surroundings it looks (the ring of
@@ -38,6 +38,7 @@ from .preprocess import crop_fraction
 
 MAX_OBJECTS = 5
 LONG_SIDE = 640
+MAX_AREA = 0.75
 LEVELS = (0.2, 0.35, 0.5, 0.65, 0.8)
 MARGIN = 0.0
 NMS_IOU = 0.5
@@ -81,6 +82,7 @@ class ObjectFinder:
 
     max_objects: int = MAX_OBJECTS
     long_side: int = LONG_SIDE
+    max_area: float | None = MAX_AREA  # the map holds at most this share of long_side² pixels
     levels: tuple[float, ...] = LEVELS  # region thresholds, as fractions of the peak saliency
     margin: float = MARGIN  # each side grows by this fraction of the box's size
     nms_iou: float = NMS_IOU
@@ -96,10 +98,18 @@ class ObjectFinder:
             raise ValueError("max_objects must be at least 1")
         if self.long_side < 32:
             raise ValueError("long_side must be at least 32 pixels")
+        if self.max_area is not None and not 0 < self.max_area <= 1:
+            raise ValueError("max_area must be in (0, 1]")
 
     def find(self, embedder: Embedder, image: Image.Image) -> list[ObjectBox]:
         """Up to ``max_objects`` boxes in ``image``, best first: one extra forward pass."""
-        return self.boxes(embedder.feature_map(image, long_side=self.long_side))
+        return self.boxes(embedder.feature_map(image, long_side=self.long_side, max_pixels=self.max_pixels))
+
+    @property
+    def max_pixels(self) -> int | None:
+        """The feature-map pass's pixel budget: a square photo is mapped with the pixels of a 4:3 one
+        (544 x 544 rather than 640 x 640 by default), so it costs what a 4:3 photo costs."""
+        return None if self.max_area is None else round(self.max_area * self.long_side**2)
 
     def boxes(self, features: torch.Tensor | np.ndarray) -> list[ObjectBox]:
         """Boxes from a (dim, h, w) feature map; see the module docstring."""

@@ -50,10 +50,12 @@ class ProjectedEmbedder(Embedder):
         # Through base.embed_tensor (not the class's): whatever wraps the backbone's pass sees it.
         return self.projection.project(self.base.embed_tensor(batch))
 
-    def feature_map(self, image: Image.Image, *, long_side: int = 448) -> torch.Tensor:
+    def feature_map(
+        self, image: Image.Image, *, long_side: int = 448, max_pixels: int | None = None
+    ) -> torch.Tensor:
         """The backbone's map: it only says where things are (object boxes); their crops are embedded
         (and projected) like any photo."""
-        return self.base.feature_map(image, long_side=long_side)
+        return self.base.feature_map(image, long_side=long_side, max_pixels=max_pixels)
 
     def __repr__(self) -> str:
         return f"<ProjectedEmbedder {self.fingerprint} source={self.weights_source!r}>"

@@ -187,6 +187,7 @@ def _search_with_objects(
     finder = ObjectFinder(
         max_objects=settings.SEARCH_MAX_OBJECTS,
         long_side=settings.SEARCH_OBJECTS_LONG_SIDE,
+        max_area=settings.SEARCH_OBJECTS_MAX_AREA,
         min_score=settings.SEARCH_OBJECTS_MIN_SCORE,
     )
     with timed(ranker.timings, "objects"):

@@ -322,12 +322,15 @@ SEARCH_REMOVALS_KEEP_SECONDS = env_int("SEARCH_REMOVALS_KEEP_SECONDS", 24 * 3600
 # Object-aware search (search.embedding.objects): a query without a crop finds up to this many things
 # in the photo (0 turns it off), decodes at least SEARCH_OBJECTS_DETAIL pixels on the shorter side for
 # finding and cropping them, and returns SEARCH_OBJECT_RESULTS hits per object. The finder reads the
-# backbone's feature map of the photo at SEARCH_OBJECTS_LONG_SIDE pixels on its longer side and keeps
-# boxes (after the main one) scoring at least SEARCH_OBJECTS_MIN_SCORE; both measured by
-# bench/bench_scenes.py (docs/benchmarks.md, "Product in a scene": 448 is ~30 % faster, R@1 0.79 vs 0.81).
+# backbone's feature map of the photo at SEARCH_OBJECTS_LONG_SIDE pixels on its longer side, with at most
+# SEARCH_OBJECTS_MAX_AREA x that side squared pixels (a square photo is mapped with a 4:3 photo's pixels,
+# 544 x 544: the map pass costs the same for any shape; 1 = no budget), and keeps boxes (after the main
+# one) scoring at least SEARCH_OBJECTS_MIN_SCORE; all measured by bench/bench_scenes.py
+# (docs/benchmarks.md, "Product in a scene": 448 is ~30 % faster, R@1 0.79 vs 0.81).
 SEARCH_MAX_OBJECTS = env_int("SEARCH_MAX_OBJECTS", 5)
 SEARCH_OBJECTS_DETAIL = env_int("SEARCH_OBJECTS_DETAIL", 1024)
 SEARCH_OBJECTS_LONG_SIDE = env_int("SEARCH_OBJECTS_LONG_SIDE", 640)
+SEARCH_OBJECTS_MAX_AREA = float(os.environ.get("SEARCH_OBJECTS_MAX_AREA", "0.75"))
 SEARCH_OBJECTS_MIN_SCORE = float(os.environ.get("SEARCH_OBJECTS_MIN_SCORE", "0.02"))
 SEARCH_OBJECT_RESULTS = env_int("SEARCH_OBJECT_RESULTS", 4)
 # Honest scores: a hit scoring at least SEARCH_CLOSE_MATCH is a "close match", at least

@@ -104,6 +104,32 @@ def test_a_product_shot_gives_one_object_and_the_product_first(shop, photo_bytes
     assert result.hits[0].product.sku == "hammer"
 
 
+def test_a_square_photos_map_keeps_to_the_pixel_budget_the_settings_give(
+    shop, photo_bytes, settings, monkeypatch
+):
+    from search.embedding import Embedder
+
+    build_now()
+    square = Image.open(io.BytesIO(photo_bytes("hammer1.webp"))).convert("RGB").resize((1000, 1000))
+    out = io.BytesIO()
+    square.save(out, format="JPEG", quality=90)
+    maps = []
+    original = Embedder.feature_map
+
+    def recorded(self, image, **kwargs):
+        grid = original(self, image, **kwargs)
+        maps.append(tuple(grid.shape[1:]))
+        return grid
+
+    monkeypatch.setattr(Embedder, "feature_map", recorded)
+    settings.SEARCH_OBJECTS_LONG_SIDE = 640
+    for area in (0.75, 1.0):
+        settings.SEARCH_OBJECTS_MAX_AREA = area
+        assert photo_search(PhotoSource(data=out.getvalue()), k=1).hits[0].product.sku == "hammer"
+
+    assert maps == [(17, 17), (20, 20)]  # 544 x 544 (a 640 x 480 photo's pixels), then 640 x 640
+
+
 def test_an_explicit_crop_skips_finding_objects(shop, photo_bytes):
     build_now()
     data, truth = scene_with(photo_bytes, {"cup.webp": (620, 430, 330)})

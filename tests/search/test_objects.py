@@ -162,6 +162,38 @@ def test_feature_map_keeps_the_aspect_ratio_without_a_centre_crop(embedder):
 
 
 @pytest.mark.slow
+def test_a_pixel_budget_maps_a_square_photo_smaller_and_leaves_a_wide_one_alone(embedder):
+    square = photo("cup.webp").resize((1000, 1000), Image.Resampling.BICUBIC)
+    budget = 640 * 480
+    assert tuple(embedder.feature_map(square, long_side=640).shape) == (1280, 20, 20)
+    # sqrt(640 x 480) = 554 px a side, rounded to a multiple of 32: 544 = 17 cells
+    assert tuple(embedder.feature_map(square, long_side=640, max_pixels=budget).shape) == (1280, 17, 17)
+    scene = photo("campus.jpg")  # 640 x 426: within the budget at 640 px
+    assert tuple(embedder.feature_map(scene, long_side=640, max_pixels=budget).shape) == (1280, 13, 20)
+
+
+class _MapSizes:
+    """An embedder stand-in that records the map sizes asked for and answers a flat map."""
+
+    def __init__(self):
+        self.asked = []
+
+    def feature_map(self, image, *, long_side, max_pixels=None):
+        self.asked.append((long_side, max_pixels))
+        return torch.ones(8, 4, 4)
+
+
+def test_the_finder_gives_its_map_the_pixels_of_a_4_by_3_photo():
+    model = _MapSizes()
+    ObjectFinder().find(model, Image.new("RGB", (100, 100)))
+    ObjectFinder(long_side=960).find(model, Image.new("RGB", (100, 100)))
+    ObjectFinder(max_area=None).find(model, Image.new("RGB", (100, 100)))
+    assert model.asked == [(640, 640 * 480), (960, 960 * 720), (640, None)]
+    with pytest.raises(ValueError, match="max_area"):
+        ObjectFinder(max_area=1.5)
+
+
+@pytest.mark.slow
 def test_feature_map_of_a_resnet():
     resnet = build_embedder(EmbedderConfig(backbone="resnet18", untrained=True, threads=2))
     assert tuple(resnet.feature_map(photo("campus.jpg"), long_side=640).shape) == (512, 13, 20)
