@@ -136,10 +136,12 @@ def print_quality(label: str, rows: list[dict]) -> None:
 def product_shots(embedder: Embedder, finder: ObjectFinder, scenes: SceneSet, root: Path) -> dict[str, float]:
     """How the finder boxes the dev sets' own product photos (see the module docstring)."""
     rows = {path: i for i, path in enumerate(scenes.catalog_paths)}
-    shown, single, nested, covered = [], [], [], []
+    shown, single, nested, covered, embedded = [], [], [], [], []
     for path in scene_products(root):
         image = scenes.catalog[rows[path]]
-        boxes = [box for box in finder.find(embedder, image) if not box.part]
+        found = finder.find(embedder, image)
+        embedded.append(len(found) + 1)  # the whole photo and every box, parts included
+        boxes = [box for box in found if not box.part]
         shown.append(len(boxes))
         single.append(len(boxes) == 1)
         nested.append(any(share_inside(box, boxes[0]) >= 0.7 for box in boxes[1:]))
@@ -155,6 +157,7 @@ def product_shots(embedder: Embedder, finder: ObjectFinder, scenes: SceneSet, ro
         "one inside the main": float(np.mean(nested)),
         "on white": len(covered),
         "main covers product": float(np.mean(covered)),
+        "pictures embedded": float(np.mean(embedded)),
     }
 
 
@@ -205,6 +208,7 @@ def main() -> None:
         default=ObjectFinder.max_area,
         help="the map's pixel budget as a share of long side squared (1 = none: the long side alone)",
     )
+    parser.add_argument("--max-parts", type=int, help="parts of a thing kept (default: all)")
     parser.add_argument("--per-product", type=int, default=4, help="scenes per pasted product")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--runs", type=int, default=40, help="timed queries (alternated); 0 skips timing")
@@ -222,7 +226,7 @@ def main() -> None:
     print(f"model: {embedder.label}", flush=True)
     timings = {}
     for long_side in (int(side) for side in args.long_sides.split(",")):
-        finder = ObjectFinder(long_side=long_side, max_area=args.max_area)
+        finder = ObjectFinder(long_side=long_side, max_area=args.max_area, max_parts=args.max_parts)
         if not args.timing_only:
             shots = product_shots(embedder, finder, scenes, root)
             print(

@@ -2,12 +2,13 @@
 
 One forward pass at a higher resolution (``Embedder.feature_map``: 640 px on the long side, aspect
 kept, no centre crop, with at most a 4:3 photo's pixels: a square photo is mapped at 544 x 544) gives
-the backbone's last feature map, a grid of cells (20 x 15 for a 4:3 photo). A cell is salient when the model sees much there (channel energy, the L2 norm) AND it looks
-unlike the photo's border (1 - cosine to the mean border cell: a desk, a wall, a lawn around the
-thing). Regions of salient cells at several fractions of the peak give candidate boxes, each scored
-by how much saliency it holds for its size times how unlike its surroundings it looks (the ring of
-cells around it), so a whole thing beats a piece of it or a patch of a larger surface; NMS removes
-duplicates and weak boxes are dropped.
+the backbone's last feature map, a grid of cells (20 x 15 for a 4:3 photo). A cell is salient when
+the model sees much there (channel energy, the L2 norm) AND it looks unlike the photo's border
+(1 - cosine to the mean border cell: a desk, a wall, a lawn around the thing). Regions of salient
+cells at several fractions of the peak give candidate boxes, each scored by how much saliency it
+holds for its size times how unlike its surroundings it looks (the ring of cells around it), so a
+whole thing beats a piece of it or a patch of a larger surface; NMS removes duplicates and weak boxes
+are dropped.
 
 A product shot is told apart from a scene by its backdrop: when the border cells are alike (a studio
 white, a table top) or everything inside differs from the border (one thing filling the photo), each
@@ -92,6 +93,7 @@ class ObjectFinder:
     foreground: float = FOREGROUND  # there, a cell this unlike the backdrop (x the most unlike) is a thing's
     min_thing_share: float = MIN_THING_SHARE  # ... in a region holding at least this share of that contrast
     part_inside: float = PART_INSIDE  # a box with this share of its area inside a thing is a part of it
+    max_parts: int | None = None  # parts kept (the best scoring; each costs a crop embedding); None: all
 
     def __post_init__(self) -> None:
         if self.max_objects < 1:
@@ -100,6 +102,8 @@ class ObjectFinder:
             raise ValueError("long_side must be at least 32 pixels")
         if self.max_area is not None and not 0 < self.max_area <= 1:
             raise ValueError("max_area must be in (0, 1]")
+        if self.max_parts is not None and self.max_parts < 0:
+            raise ValueError("max_parts must be 0 or more")
 
     def find(self, embedder: Embedder, image: Image.Image) -> list[ObjectBox]:
         """Up to ``max_objects`` boxes in ``image``, best first: one extra forward pass."""
@@ -133,6 +137,7 @@ class ObjectFinder:
         kept = [box for box in kept if all(box.iou(thing) <= self.nms_iou for thing in things)]
         parts = [box for box in kept if any(share_inside(box, thing) >= self.part_inside for thing in things)]
         shown = sorted(things + [box for box in kept if box not in parts], key=lambda box: -box.score)
+        parts = sorted(parts, key=lambda box: -box.score)[: self.max_parts]
         return (shown + [replace(box, part=True) for box in parts])[: self.max_objects]
 
     def _things(self, contrast: np.ndarray, *, filled: bool) -> list[ObjectBox]:

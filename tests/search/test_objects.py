@@ -108,6 +108,20 @@ def test_on_a_plain_backdrop_one_thing_of_two_looks_is_one_box_and_its_pieces_ar
     assert all(box.part for box in boxes[1:])  # the head alone, the handle alone: parts of it
 
 
+def test_max_parts_keeps_the_best_scoring_parts_and_every_thing():
+    # A thing of three looks on a plain backdrop (a hammer's head, its handle, a rubber grip).
+    head, handle, grip = (3, 6, 2, 4), (3, 6, 4, 12), (3, 6, 12, 14)
+    grid = grid_with_blobs([head, handle, grip], strength=[6.0, 2.0, 4.0])
+    boxes = ObjectFinder().boxes(grid)
+    parts = [box for box in boxes if box.part]
+    assert len(parts) >= 2
+    best = max(parts, key=lambda box: box.score)
+    assert ObjectFinder(max_parts=1).boxes(grid) == [*shown(boxes), best]
+    assert ObjectFinder(max_parts=0).boxes(grid) == shown(boxes)
+    with pytest.raises(ValueError, match="max_parts"):
+        ObjectFinder(max_parts=-1)
+
+
 def test_a_part_of_a_thing_is_no_part_in_a_scene():
     head, handle = (3, 6, 2, 4), (3, 6, 4, 12)
     boxes = ObjectFinder().boxes(grid_with_blobs([head, handle], strength=[6.0, 2.0], kinds=8))
