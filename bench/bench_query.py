@@ -1,7 +1,7 @@
-"""Query latency of photo_search (the one search service) for one 1000x1000 JPEG, split into its
+"""Query latency of photo_search (the one search service) for one JPEG (1000x1000 or --size), split into its
 parts, with object finding (the default) and on the whole photo only, against the model alone.
 
-    .venv/bin/python bench/bench_query.py [--runs 30] [--untrained] [--also-max-area 1]
+    .venv/bin/python bench/bench_query.py [--runs 30] [--untrained] [--also-max-area 1] [--size 1000x1000]
 
 Sets up a throwaway site in a temporary folder (the embedded defaults: SQLite, filesystem broker,
 media and index under that folder, DJANGO_DEBUG=1), loads the demo catalog with `load_demo` (import,
@@ -55,15 +55,26 @@ def configure(var_dir: Path, args) -> None:
     django.setup()
 
 
-def query_jpeg() -> bytes:
-    """A real product photo as a 1000x1000 JPEG (q90), as a phone upload would roughly be."""
+def query_jpeg(size: tuple[int, int] = (1000, 1000)) -> bytes:
+    """A real product photo (a 320 x 213 hammer on a plain backdrop) resized to ``size`` as a JPEG (q90),
+    as a phone upload would roughly be: 1000 x 1000 by default; 4032x3024 is a 12-MP phone photo."""
     from PIL import Image
 
     with Image.open(QUERY_PHOTO) as image:
-        square = image.convert("RGB").resize((1000, 1000), Image.Resampling.BICUBIC)
+        resized = image.convert("RGB").resize(size, Image.Resampling.BICUBIC)
     buf = io.BytesIO()
-    square.save(buf, format="JPEG", quality=90)
+    resized.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+def photo_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--size must be WIDTHxHEIGHT, e.g. 1024x768, not {text!r}") from exc
+    if not (32 <= width <= 8000 and 32 <= height <= 8000):
+        raise argparse.ArgumentTypeError("--size: each side 32 to 8000 pixels")
+    return width, height
 
 
 def time_model_alone(embedder, picture, parts: dict[str, list[float]]) -> None:
@@ -103,6 +114,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--backbone", default=os.environ.get("SEARCH_BACKBONE", "resnet50"))
     parser.add_argument("--untrained", action="store_true", help="random weights for the requested backbone")
+    parser.add_argument("--size", type=photo_size, default=(1000, 1000), help="query photo WIDTHxHEIGHT")
     parser.add_argument("--also-max-area", type=float, help="also time object finding with this map budget")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
@@ -119,8 +131,11 @@ def main() -> None:
         call_command("migrate", verbosity=0, interactive=False)
         call_command("load_demo", stdout=io.StringIO())
         embedder = current_embedder()
-        data = query_jpeg()
-        print(f"model: {embedder.label}; catalog: {Product.objects.count()} products; query: 1000x1000 JPEG")
+        data = query_jpeg(args.size)
+        print(
+            f"model: {embedder.label}; catalog: {Product.objects.count()} products; "
+            f"query: {args.size[0]}x{args.size[1]} JPEG ({len(data) // 1024} KB)"
+        )
 
         searches = [("objects", True, {}), ("whole", False, {})]
         if args.also_max_area is not None:

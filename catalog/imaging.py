@@ -53,13 +53,14 @@ def load_image(
     *,
     max_pixels: int,
     draft_size: int | None = None,
+    draft_margin: float = DRAFT_MARGIN,
     formats: Collection[str] | None = None,
 ) -> Image.Image:
     """Decode ``source`` into an RGB image: EXIF-upright, first frame, alpha composited on white.
 
     ``draft_size`` is the size the picture is resized to next (the preprocessing resize): a JPEG
-    then decodes at a reduced scale (DCT scaling) keeping both sides >= ``DRAFT_MARGIN`` x that,
-    which makes large photos several times faster without changing their vectors.
+    then decodes at a reduced scale (DCT scaling) keeping both sides >= ``draft_margin`` x that
+    (``DRAFT_MARGIN``), which makes large photos several times faster without changing their vectors.
     ``formats`` (Pillow names, e.g. {"JPEG", "PNG"}) refuses other formats. The returned image's
     ``format`` attribute is the decoded source format. Raises ``ImageTooLarge`` or
     ``ImageDecodeError`` (both ``ValueError``) with a message fit for the user.
@@ -69,7 +70,7 @@ def load_image(
         image = _open_checked(stream, max_pixels=max_pixels, formats=formats)
         source_format = image.format
         if draft_size and source_format == "JPEG":
-            side = math.ceil(draft_size * DRAFT_MARGIN)
+            side = math.ceil(draft_size * draft_margin)
             image.draft("RGB", (side, side))
         try:
             image.load()

@@ -20,6 +20,7 @@ from django.conf import settings
 from PIL import Image
 
 from catalog.imaging import (
+    DRAFT_MARGIN,
     FileTooLarge,
     ImageDecodeError,
     ImageTooLarge,
@@ -163,8 +164,17 @@ def decode_query_image(
     _open_header(data, max_pixels)
     _refuse_polyglot(data)
     try:
-        draft = None if crop else (detail_size or settings.SEARCH_RESIZE)
-        return load_image(data, max_pixels=max_pixels, formats=QUERY_IMAGE_FORMATS, draft_size=draft)
+        if crop:
+            draft, margin = None, DRAFT_MARGIN
+        elif detail_size:
+            # At least ``detail_size`` on the shorter side and no more: a 12-MP phone JPEG decodes at half
+            # scale (1512 px) rather than in full for object finding (docs/benchmarks.md, "phone photo").
+            draft, margin = detail_size, 1.0
+        else:
+            draft, margin = settings.SEARCH_RESIZE, DRAFT_MARGIN
+        return load_image(
+            data, max_pixels=max_pixels, formats=QUERY_IMAGE_FORMATS, draft_size=draft, draft_margin=margin
+        )
     except ImageTooLarge as exc:
         raise _too_many_pixels(max_pixels) from exc
     except (ImageDecodeError, OSError, SyntaxError, ValueError) as exc:
