@@ -180,7 +180,7 @@ def scene_query_features(
             "catalog": np.array([str(p.relative_to(root)) for p in scenes.catalog_paths]),
         }
 
-    key = ["scenes", seed, per_product, objects and ObjectFinder().long_side]
+    key = ["scenes", seed, per_product, objects and _finder_key(cache.embedder)]
     return cache.load_or_make("scenes", key, make)
 
 
@@ -191,6 +191,13 @@ def _scene_variant(
     photo_features and scene_variant_boxes make the very same ones."""
     rng = variant_rng(seed + 100 * HALVES.index(half) + j, sha, "scene")
     return variant_make(picture, "scene", rng, scenes[half])
+
+
+def _finder_key(embedder: Embedder) -> list:
+    """What of the default finder changes its boxes' cached vectors: its map's size and precision (a cache
+    written with a long side alone was made before the map had a pixel budget and bfloat16)."""
+    finder = ObjectFinder()
+    return [finder.long_side, finder.max_area, finder.bfloat16(embedder)]
 
 
 def _load() -> np.ndarray:
@@ -227,5 +234,5 @@ def scene_variant_boxes(cache: FeatureCache, root: Path, photos: dict, *, seed: 
             chosen.append(np.stack(per_photo))
         return {"boxes": np.stack(chosen), "whole_share": np.array(wholes / max(1, len(paths) * 2 * scene))}
 
-    key = ["scene-variant-boxes", [str(p) for p in photos["paths"]], seed, scene, ObjectFinder().long_side]
+    key = ["scene-variant-boxes", [str(p) for p in photos["paths"]], seed, scene, _finder_key(cache.embedder)]
     return cache.load_or_make("scene-boxes", key, make)

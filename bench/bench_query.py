@@ -1,7 +1,7 @@
 """Query latency of photo_search (the one search service) for one JPEG (1000x1000 or --size), split into its
 parts, with object finding (the default) and on the whole photo only, against the model alone.
 
-    .venv/bin/python bench/bench_query.py [--runs 30] [--untrained] [--also-max-area 1] [--size 1000x1000]
+    .venv/bin/python bench/bench_query.py [--runs 30] [--untrained] [--also SETTING=VALUE] [--size 1000x1000]
 
 Sets up a throwaway site in a temporary folder (the embedded defaults: SQLite, filesystem broker,
 media and index under that folder, DJANGO_DEBUG=1), loads the demo catalog with `load_demo` (import,
@@ -16,9 +16,10 @@ as bench/bench_scenes.py splits it (feature map, boxes, crops + one batch), and 
 
 The model is the one the settings resolve (SEARCH_BACKBONE, default resnet50; here, without ImageNet
 ResNet weights, the EfficientNet-Lite0 fallback). --untrained times the requested ResNet with
-random weights instead: speed does not depend on weight values. --also-max-area A adds a third search,
-with object finding under SEARCH_OBJECTS_MAX_AREA=A (1: the feature map at the full long side, no pixel
-budget), alternated with the others, to compare the map's pixel budget in one run.
+random weights instead: speed does not depend on weight values. --also SETTING=VALUE adds a third search,
+with object finding under that setting (e.g. SEARCH_OBJECTS_MAX_AREA=1: the feature map at the full long
+side, no pixel budget; SEARCH_OBJECTS_MAP_PRECISION=float32), alternated with the others, to compare a
+setting in one run. Numbers are read as numbers.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ def query_jpeg(size: tuple[int, int] = (1000, 1000)) -> bytes:
     return buf.getvalue()
 
 
+def setting_value(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("SEARCH_"):
+        raise argparse.ArgumentTypeError(f"--also must be SEARCH_SETTING=VALUE, not {text!r}")
+    try:
+        return name, float(value) if "." in value else int(value)
+    except ValueError:
+        return name, value
+
+
 def photo_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -100,6 +111,7 @@ def time_object_finding(embedder, data: bytes, parts: dict[str, list[float]]) ->
         max_objects=settings.SEARCH_MAX_OBJECTS,
         long_side=settings.SEARCH_OBJECTS_LONG_SIDE,
         max_area=settings.SEARCH_OBJECTS_MAX_AREA,
+        map_precision=settings.SEARCH_OBJECTS_MAP_PRECISION,
         min_score=settings.SEARCH_OBJECTS_MIN_SCORE,
     )
     detailed = _detailed(data, decode_query_image(data))
@@ -115,7 +127,7 @@ def main() -> None:
     parser.add_argument("--backbone", default=os.environ.get("SEARCH_BACKBONE", "resnet50"))
     parser.add_argument("--untrained", action="store_true", help="random weights for the requested backbone")
     parser.add_argument("--size", type=photo_size, default=(1000, 1000), help="query photo WIDTHxHEIGHT")
-    parser.add_argument("--also-max-area", type=float, help="also time object finding with this map budget")
+    parser.add_argument("--also", type=setting_value, help="also time object finding with SETTING=VALUE")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
@@ -138,8 +150,8 @@ def main() -> None:
         )
 
         searches = [("objects", True, {}), ("whole", False, {})]
-        if args.also_max_area is not None:
-            searches.append(("other area", True, {"SEARCH_OBJECTS_MAX_AREA": args.also_max_area}))
+        if args.also is not None:
+            searches.append(("other", True, dict([args.also])))
         for _, objects, changed in searches:  # warm-up: index mmap, first allocations
             with override_settings(**changed):
                 photo_search(PhotoSource(data=data), k=12, objects=objects)
@@ -159,18 +171,20 @@ def main() -> None:
                     hits = result.hits
             time_object_finding(embedder, data, runs["alone"])
             time_model_alone(embedder, picture, runs["alone"])
-    report(args.runs, runs, hits, other_area=args.also_max_area)
+    report(args.runs, runs, hits, other=args.also)
 
 
 def report(
-    n_runs: int, runs: dict[str, dict[str, list[float]]], hits, other_area: float | None = None
+    n_runs: int, runs: dict[str, dict[str, list[float]]], hits, other: tuple[str, object] | None = None
 ) -> None:
     p50 = {name: {key: median(values) for key, values in parts.items()} for name, parts in runs.items()}
     alone, forward = p50["alone"], p50["alone"]["alone_forward"]
     print(f"top hit: {hits[0].product.name} (score {hits[0].score:.3f})")
     print(f"p50 (median) over {n_runs} runs of each, alternated, milliseconds:")
-    columns = ["objects", "whole"] + (["other area"] if other_area is not None else [])
-    heads = ["with objects", "whole photo"] + ([f"max area {other_area:g}"] if other_area is not None else [])
+    columns = ["objects", "whole"] + (["other"] if other is not None else [])
+    if other is not None:
+        print(f"  third column: with objects and {other[0]}={other[1]}")
+    heads = ["with objects", "whole photo"] + (["that setting"] if other is not None else [])
     print(f"  {'part':<22}" + "".join(f"{head:>16}" for head in heads))
     for key in ("read", "validate", "objects", "model", "index", "db", "total"):
         cells = "".join(f"{p50[name].get(key, float('nan')):>16.1f}" for name in columns)

@@ -63,9 +63,7 @@ def evidence(photo_sets: str | None, cache: Path, with_crops: bool) -> dict:
         data = {"catalog": embedder.embed(scenes.catalog), "rows": []}
         finder = ObjectFinder()
         for query in scenes.queries:
-            grid = embedder.feature_map(
-                query.image, long_side=finder.long_side, max_pixels=finder.max_pixels
-            ).numpy()
+            grid = finder.feature_map(embedder, query.image).numpy()
             boxes = finder.boxes(grid)
             whole, vectors = embed_with_objects(embedder, query.image, boxes)
             data["rows"].append(

@@ -180,7 +180,7 @@ def object_finding_parts(embedder: Embedder, finder: ObjectFinder, image: Image.
     """Seconds of object finding on one photo, by part: the feature-map pass, finding the boxes in it
     (NumPy), cropping the boxes and embedding them with the whole photo in one batch, and all of it."""
     started = time.perf_counter()
-    grid = embedder.feature_map(image, long_side=finder.long_side, max_pixels=finder.max_pixels)
+    grid = finder.feature_map(embedder, image)
     mapped = time.perf_counter()
     boxes = finder.boxes(grid)
     found = time.perf_counter()
@@ -209,6 +209,9 @@ def main() -> None:
         help="the map's pixel budget as a share of long side squared (1 = none: the long side alone)",
     )
     parser.add_argument("--max-parts", type=int, help="parts of a thing kept (default: all)")
+    parser.add_argument(
+        "--map-precision", default=ObjectFinder.map_precision, help="the map pass: auto, bfloat16 or float32"
+    )
     parser.add_argument("--per-product", type=int, default=4, help="scenes per pasted product")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--runs", type=int, default=40, help="timed queries (alternated); 0 skips timing")
@@ -226,7 +229,12 @@ def main() -> None:
     print(f"model: {embedder.label}", flush=True)
     timings = {}
     for long_side in (int(side) for side in args.long_sides.split(",")):
-        finder = ObjectFinder(long_side=long_side, max_area=args.max_area, max_parts=args.max_parts)
+        finder = ObjectFinder(
+            long_side=long_side,
+            max_area=args.max_area,
+            max_parts=args.max_parts,
+            map_precision=args.map_precision,
+        )
         if not args.timing_only:
             shots = product_shots(embedder, finder, scenes, root)
             print(

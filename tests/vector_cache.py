@@ -55,20 +55,22 @@ class VectorCache:
 
         map_method = getattr(type(embedder), "feature_map", None)
 
-        def feature_map(image, *, long_side: int = 448, max_pixels: int | None = None):
+        def feature_map(image, *, long_side: int = 448, max_pixels: int | None = None, bfloat16=False):
             current = type(embedder).feature_map
+            options = {"long_side": long_side, "max_pixels": max_pixels, "bfloat16": bfloat16}
             if not cache.enabled or current is not map_method:
-                return current(embedder, image, long_side=long_side, max_pixels=max_pixels)
+                return current(embedder, image, **options)
             key = (
                 embedder.fingerprint,
                 long_side,
                 max_pixels,
+                bfloat16,
                 image.mode,
                 image.size,
                 hashlib.sha256(image.tobytes()).digest(),
             )
             if key not in cache.feature_maps:
-                cache.feature_maps[key] = current(embedder, image, long_side=long_side, max_pixels=max_pixels)
+                cache.feature_maps[key] = current(embedder, image, **options)
                 cache.computed += 1
             else:
                 cache.reused += 1

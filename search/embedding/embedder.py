@@ -171,13 +171,20 @@ class Embedder:
         return features.cpu().numpy().astype(np.float32, copy=False)
 
     def feature_map(
-        self, image: Image.Image, *, long_side: int = 448, max_pixels: int | None = None
+        self,
+        image: Image.Image,
+        *,
+        long_side: int = 448,
+        max_pixels: int | None = None,
+        bfloat16: bool = False,
     ) -> torch.Tensor:
         """The backbone's last feature map (dim, h, w), float32 on the CPU, for the whole photo
         resized to ``long_side`` pixels on its longer side, or smaller when that would hold more than
         ``max_pixels`` (the pass costs what its pixels do): aspect kept, no centre crop, each side
         rounded to a multiple of 32 so every cell covers whole pixels. One forward pass of the model
-        already loaded; it shows where in the photo the model sees things (``search.embedding.objects``)."""
+        already loaded; it shows where in the photo the model sees things (``search.embedding.objects``).
+        ``bfloat16`` runs the pass in bfloat16 on a CPU (autocast; see ``bfloat16_is_fast``): the map only
+        says where things are (each cell's cosine to float32's: median ~0.997; docs/benchmarks.md)."""
         width, height = image.size
         scale = long_side / max(width, height)
         if max_pixels is not None and width * height * scale * scale > max_pixels:
@@ -186,7 +193,8 @@ class Embedder:
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         array = np.asarray(rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
         pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
-        with torch.inference_mode():
+        fast = bfloat16 and self.device.type == "cpu"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
             batch = self.preprocessing.normalize(pixels).to(self.device)
             with _forward_lock:
                 features = feature_map(self.model, batch.contiguous(memory_format=torch.channels_last))
@@ -214,3 +222,14 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"<Embedder {self.fingerprint} source={self.weights_source!r}>"
+
+
+def bfloat16_is_fast(device: torch.device | str = "cpu") -> bool:
+    """Whether bfloat16 convolutions run natively on this CPU (AVX-512 BF16 or AMX tiles). Elsewhere
+    they are emulated and slower than float32, so "auto" precision keeps float32 there."""
+    if torch.device(device).type != "cpu":
+        return False
+    checks = (
+        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    )
+    return any(check() for check in checks if check is not None)

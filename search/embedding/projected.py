@@ -50,12 +50,10 @@ class ProjectedEmbedder(Embedder):
         # Through base.embed_tensor (not the class's): whatever wraps the backbone's pass sees it.
         return self.projection.project(self.base.embed_tensor(batch))
 
-    def feature_map(
-        self, image: Image.Image, *, long_side: int = 448, max_pixels: int | None = None
-    ) -> torch.Tensor:
-        """The backbone's map: it only says where things are (object boxes); their crops are embedded
-        (and projected) like any photo."""
-        return self.base.feature_map(image, long_side=long_side, max_pixels=max_pixels)
+    def feature_map(self, image: Image.Image, **options) -> torch.Tensor:
+        """The backbone's map (``Embedder.feature_map``'s options): it only says where things are (object
+        boxes); their crops are embedded (and projected) like any photo."""
+        return self.base.feature_map(image, **options)
 
     def __repr__(self) -> str:
         return f"<ProjectedEmbedder {self.fingerprint} source={self.weights_source!r}>"

@@ -188,6 +188,7 @@ def _search_with_objects(
         max_objects=settings.SEARCH_MAX_OBJECTS,
         long_side=settings.SEARCH_OBJECTS_LONG_SIDE,
         max_area=settings.SEARCH_OBJECTS_MAX_AREA,
+        map_precision=settings.SEARCH_OBJECTS_MAP_PRECISION,
         min_score=settings.SEARCH_OBJECTS_MIN_SCORE,
     )
     with timed(ranker.timings, "objects"):

@@ -104,7 +104,7 @@ def test_a_product_shot_gives_one_object_and_the_product_first(shop, photo_bytes
     assert result.hits[0].product.sku == "hammer"
 
 
-def test_a_square_photos_map_keeps_to_the_pixel_budget_the_settings_give(
+def test_the_map_keeps_to_the_pixel_budget_and_precision_the_settings_give(
     shop, photo_bytes, settings, monkeypatch
 ):
     from search.embedding import Embedder
@@ -118,16 +118,18 @@ def test_a_square_photos_map_keeps_to_the_pixel_budget_the_settings_give(
 
     def recorded(self, image, **kwargs):
         grid = original(self, image, **kwargs)
-        maps.append(tuple(grid.shape[1:]))
+        maps.append((tuple(grid.shape[1:]), kwargs["bfloat16"]))
         return grid
 
     monkeypatch.setattr(Embedder, "feature_map", recorded)
     settings.SEARCH_OBJECTS_LONG_SIDE = 640
-    for area in (0.75, 1.0):
+    for area, precision in ((0.75, "float32"), (1.0, "bfloat16")):
         settings.SEARCH_OBJECTS_MAX_AREA = area
+        settings.SEARCH_OBJECTS_MAP_PRECISION = precision
         assert photo_search(PhotoSource(data=out.getvalue()), k=1).hits[0].product.sku == "hammer"
 
-    assert maps == [(17, 17), (20, 20)]  # 544 x 544 (a 640 x 480 photo's pixels), then 640 x 640
+    # 544 x 544 (a 640 x 480 photo's pixels) in float32, then 640 x 640 in bfloat16
+    assert maps == [((17, 17), False), ((20, 20), True)]
 
 
 def test_an_explicit_crop_skips_finding_objects(shop, photo_bytes):

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from search.embedding import EmbedderConfig, build_embedder, crop_fraction, load_image
+from search.embedding.embedder import bfloat16_is_fast
 from search.embedding.objects import (
     ObjectBox,
     ObjectFinder,
@@ -187,13 +188,17 @@ def test_a_pixel_budget_maps_a_square_photo_smaller_and_leaves_a_wide_one_alone(
 
 
 class _MapSizes:
-    """An embedder stand-in that records the map sizes asked for and answers a flat map."""
+    """An embedder stand-in that records the maps asked for and answers a flat map."""
+
+    device = torch.device("cpu")
 
     def __init__(self):
         self.asked = []
+        self.precision = []
 
-    def feature_map(self, image, *, long_side, max_pixels=None):
+    def feature_map(self, image, *, long_side, max_pixels=None, bfloat16=False):
         self.asked.append((long_side, max_pixels))
+        self.precision.append(bfloat16)
         return torch.ones(8, 4, 4)
 
 
@@ -205,6 +210,35 @@ def test_the_finder_gives_its_map_the_pixels_of_a_4_by_3_photo():
     assert model.asked == [(640, 640 * 480), (960, 960 * 720), (640, None)]
     with pytest.raises(ValueError, match="max_area"):
         ObjectFinder(max_area=1.5)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_runs_the_map_in_bfloat16_only_where_the_cpu_does_it_natively(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    model = _MapSizes()
+    for precision in ("auto", "float32", "bfloat16"):
+        ObjectFinder(map_precision=precision).find(model, Image.new("RGB", (100, 100)))
+    assert model.precision == [native, False, True]
+    assert not bfloat16_is_fast("cuda")  # autocast here is the CPU's; a GPU keeps float32
+    with pytest.raises(ValueError, match="map_precision"):
+        ObjectFinder(map_precision="half")
+
+
+@pytest.mark.slow
+def test_a_bfloat16_map_sees_what_the_float32_one_sees_and_finds_the_same_box(embedder):
+    scene, truth = pasted(photo("campus.jpg"), photo("hammer1.webp"), x=0.55, y=0.45, width=0.3, angle=10)
+    full = embedder.feature_map(scene, long_side=640)
+    fast = embedder.feature_map(scene, long_side=640, bfloat16=True)
+    assert fast.dtype == torch.float32 and fast.shape == full.shape
+    assert not torch.equal(fast, full)  # it did run in bfloat16
+    cells = torch.nn.functional.cosine_similarity(full.flatten(1), fast.flatten(1), dim=0)
+    assert float(cells.median()) > 0.99 and float(cells.min()) > 0.9
+    main = {
+        precision: ObjectFinder(map_precision=precision).find(embedder, scene)[0]
+        for precision in ("float32", "bfloat16")
+    }
+    assert main["bfloat16"].iou(main["float32"]) > 0.9 and main["bfloat16"].iou(truth) >= 0.5
 
 
 @pytest.mark.slow
