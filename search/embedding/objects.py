@@ -85,7 +85,7 @@ class ObjectFinder:
     max_objects: int = MAX_OBJECTS
     long_side: int = LONG_SIDE
     max_area: float | None = MAX_AREA  # the map holds at most this share of long_side² pixels
-    # The map pass in bfloat16 ("auto": where the CPU runs it natively; ~2.6x faster here, same boxes:
+    # The map pass in bfloat16 ("auto": where the CPU runs it natively; ~2.6x faster here, near-same boxes:
     # docs/benchmarks.md). Only the map: box crops and the whole photo are embedded in float32 as ever.
     map_precision: str = "auto"
     levels: tuple[float, ...] = LEVELS  # region thresholds, as fractions of the peak saliency

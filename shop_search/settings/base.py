@@ -332,8 +332,9 @@ SEARCH_OBJECTS_DETAIL = env_int("SEARCH_OBJECTS_DETAIL", 1024)
 SEARCH_OBJECTS_LONG_SIDE = env_int("SEARCH_OBJECTS_LONG_SIDE", 640)
 SEARCH_OBJECTS_MAX_AREA = float(os.environ.get("SEARCH_OBJECTS_MAX_AREA", "0.75"))
 # The feature-map pass's precision: "auto" runs it in bfloat16 where the CPU does that natively (AVX-512
-# BF16 or AMX: ~2.6x faster, the same boxes in bench_scenes), else float32; "bfloat16" or "float32" force
-# one. Only the map: the photo and its box crops are always embedded in float32, like the catalog.
+# BF16 or AMX: ~2.6x faster, scene search no worse in bench_scenes), else float32; "bfloat16" or
+# "float32" force one. Only the map: the photo and its box crops are always embedded in float32, like the
+# catalog.
 SEARCH_OBJECTS_MAP_PRECISION = os.environ.get("SEARCH_OBJECTS_MAP_PRECISION", "auto")
 SEARCH_OBJECTS_MIN_SCORE = float(os.environ.get("SEARCH_OBJECTS_MIN_SCORE", "0.02"))
 SEARCH_OBJECT_RESULTS = env_int("SEARCH_OBJECT_RESULTS", 4)
